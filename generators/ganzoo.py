@@ -1,0 +1,240 @@
+"""pytorch_GAN_zoo PGAN checkpoints: import without running pickled code, and export.
+
+A zoo checkpoint (`ProgressiveGAN.getStateDict()`, the format of its published celebAHQ-256/512,
+DTD and celeba models) is a torch zip-pickle of
+`{'config': models.utils.config.BaseConfig, 'netG': ..., 'netD': ..., 'avgG': ...}`.
+We read it with `torch.load(weights_only=True)`, whose restricted unpickler only builds tensors and
+plain containers, plus one allow-listed name: `models.utils.config.BaseConfig`, mapped onto
+`ZooConfig`, an attribute bag with no behaviour. Any other global (os.system, builtins.eval, ...)
+is refused before anything runs.
+"""
+from __future__ import annotations
+
+import contextlib
+import pickle
+import re
+import sys
+import types
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .errors import CheckpointError
+from .model import PGAN
+from .pgan import Discriminator, Generator, PGANConfig
+
+ZOO_CONFIG_GLOBAL = "models.utils.config.BaseConfig"
+GENERATORS = ("avgG", "netG")
+# Losses whose generator ends with tanh in the zoo (base_loss_criterions.py).
+TANH_LOSSES = {"MSE", "DCGAN"}
+KNOWN_LOSSES = {"MSE", "DCGAN", "WGANGP", "Logistic"}
+
+
+class ZooConfig:
+    """Stand-in for the zoo's `BaseConfig`: attributes only, nothing executes on load."""
+
+    def __init__(self, **fields: Any):
+        self.__dict__.update(fields)
+
+
+# -- reading --------------------------------------------------------------------------------------
+
+def read_checkpoint(path: str | Path) -> dict[str, Any]:
+    """The raw zoo dict, read with the restricted unpickler. Raises CheckpointError."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: no such file")
+    if path.stat().st_size == 0:
+        raise CheckpointError(f"{path}: empty file, not a checkpoint")
+    if zipfile.is_zipfile(path):
+        try:
+            zipfile.ZipFile(path).testzip()
+        except (zipfile.BadZipFile, OSError, EOFError) as e:
+            raise CheckpointError(f"{path}: truncated or damaged checkpoint ({e})") from None
+    try:
+        with torch.serialization.safe_globals([(ZooConfig, ZOO_CONFIG_GLOBAL)]):
+            state = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as e:
+        raise CheckpointError(_unpickling_message(path, str(e))) from None
+    except (RuntimeError, EOFError, ValueError, OSError, zipfile.BadZipFile) as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        if "zip" in first.lower() or "central directory" in first.lower() or isinstance(e, EOFError):
+            raise CheckpointError(f"{path}: truncated or not a torch checkpoint ({first})") from None
+        raise CheckpointError(f"{path}: not a readable torch checkpoint ({first})") from None
+    if not isinstance(state, dict):
+        raise CheckpointError(f"{path}: holds a {type(state).__name__}, not a pytorch_GAN_zoo checkpoint dict")
+    return state
+
+
+def _unpickling_message(path: Path, err: str) -> str:
+    m = re.search(r"Unsupported global: GLOBAL ([\w.]+)", err) or re.search(r"global[: ]+([\w.]+ ?[\w.]*)", err)
+    if m:
+        return (f"{path}: refused: the file asks to load `{m.group(1).strip()}`, which is not allowed "
+                f"in a weights file (it may try to run code); nothing from it was executed")
+    line = err.strip().splitlines()[0] if err.strip() else "unpickling failed"
+    return f"{path}: not a readable torch checkpoint ({line[:200]})"
+
+
+def config_from_zoo(cfg: Any, state: dict[str, Any], path: Path | str = "checkpoint") -> PGANConfig:
+    """Every zoo config field that changes the PGAN networks, mapped onto PGANConfig."""
+    c = vars(cfg) if isinstance(cfg, ZooConfig) else cfg if isinstance(cfg, dict) else None
+    if c is None:
+        raise CheckpointError(f"{path}: its 'config' is a {type(cfg).__name__}, not a zoo config")
+    net_g = state.get("netG") or {}
+    if "depthScale0" not in c or "formatLayer.module.weight" not in net_g:
+        raise CheckpointError(f"{path}: a pytorch_GAN_zoo checkpoint of another architecture "
+                              f"({_guess_architecture(c, net_g)}), not a progressive GAN (PGAN)")
+    loss = c.get("lossCriterion", "WGANGP")
+    if loss not in KNOWN_LOSSES:
+        raise CheckpointError(f"{path}: unknown zoo loss criterion {loss!r}")
+    category = int(c.get("categoryVectorDim", 0) or 0)
+    latent = c.get("latentVectorDim", int(c.get("noiseVectorDim", 0)) + category)
+    try:
+        return PGANConfig(
+            latent_dim=int(latent),
+            depths=(int(c["depthScale0"]), *[int(d) for d in c.get("depthOtherScales", [])]),
+            channels=int(c.get("dimOutput", 3)),
+            leaky_relu=float(c.get("leakyReluLeak", 0.2)),
+            pixel_norm=bool(c.get("perChannelNormalization", True)),
+            minibatch_stddev=bool(c.get("miniBatchStdDev", False)),
+            equalized_lr=bool(c.get("equalizedlR", True)),
+            output_activation="tanh" if loss in TANH_LOSSES else None,
+            decision_size=1 + category,
+            alpha=float(c.get("alpha", 0.0)),
+        )
+    except (TypeError, ValueError) as e:
+        raise CheckpointError(f"{path}: zoo config does not describe a valid PGAN ({e})") from None
+
+
+def _guess_architecture(c: dict[str, Any], net_g: dict[str, Any]) -> str:
+    if "nMappings" in c or any(k.startswith("mapping.") for k in net_g):
+        return "StyleGAN"
+    if "dimG" in c or any(k.startswith("main.") for k in net_g):
+        return "DCGAN"
+    return "unknown"
+
+
+_G_RENAMES = [(r"^formatLayer\.module\.", "format_layer."), (r"^groupScale0\.0\.module\.", "scale0."),
+              (r"^scaleLayers\.(\d+)\.(\d+)\.module\.", r"scales.\1.\2."),
+              (r"^toRGBLayers\.(\d+)\.module\.", r"to_rgb.\1.")]
+_D_RENAMES = [(r"^fromRGBLayers\.(\d+)\.module\.", r"from_rgb.\1."),
+              (r"^scaleLayers\.(\d+)\.(\d+)\.module\.", r"scales.\1.\2."),
+              (r"^groupScaleZero\.0\.module\.", "scale0_conv."), (r"^groupScaleZero\.1\.module\.", "scale0_linear."),
+              (r"^decisionLayer\.module\.", "decision.")]
+
+
+def _rename(state: dict[str, torch.Tensor], rules: list[tuple[str, str]], inverse: bool = False) -> dict[str, torch.Tensor]:
+    out = {}
+    for key, value in state.items():
+        new = key
+        for zoo, ours in rules:
+            if inverse:
+                ours_re = "^" + re.sub(r"\\(\d)", r"(\\d+)", re.escape(ours).replace(r"\\", "\\"))
+                zoo_out = zoo.lstrip("^").replace(r"(\d+)", "{}").replace("\\.", ".")
+                m = re.match(ours_re, key)
+                if m:
+                    new = zoo_out.format(*m.groups()) + key[m.end():]
+                    break
+            elif re.match(zoo, key):
+                new = re.sub(zoo, ours, key)
+                break
+        out[new] = value
+    return out
+
+
+def _load_into(module: torch.nn.Module, state: dict[str, torch.Tensor], path: Path | str, what: str) -> None:
+    state = {k: v for k, v in state.items() if not k.endswith("_metadata")}
+    expected = module.state_dict()
+    missing, unexpected = sorted(set(expected) - set(state)), sorted(set(state) - set(expected))
+    if missing or unexpected:
+        raise CheckpointError(f"{path}: {what} does not match its config (missing {missing[:3]}, "
+                              f"unexpected {unexpected[:3]})")
+    for k, v in state.items():
+        if not isinstance(v, torch.Tensor) or v.shape != expected[k].shape:
+            shape = list(v.shape) if isinstance(v, torch.Tensor) else type(v).__name__
+            raise CheckpointError(f"{path}: {what} tensor {k} is {shape}, config expects {list(expected[k].shape)}")
+    module.load_state_dict({k: v.float() for k, v in state.items()})
+
+
+def load_zoo(path: str | Path, *, generator: str = "avgG", device: str | None = None,
+             with_discriminator: bool = True) -> PGAN:
+    """A zoo PGAN checkpoint as our PGAN. `generator` is 'avgG' (moving average, default) or 'netG'."""
+    if generator not in GENERATORS:
+        raise ValueError(f"generator must be one of {GENERATORS}, got {generator!r}")
+    path = Path(path)
+    state = read_checkpoint(path)
+    if "config" not in state or "netG" not in state:
+        raise CheckpointError(f"{path}: not a pytorch_GAN_zoo checkpoint (keys: {sorted(map(str, state))[:6]})")
+    config = config_from_zoo(state["config"], state, path)
+    key = generator if generator in state else "netG"
+    g = Generator(config)
+    _load_into(g, _rename(state[key], _G_RENAMES), path, f"generator '{key}'")
+    d = None
+    if with_discriminator and "netD" in state:
+        d = Discriminator(config)
+        _load_into(d, _rename(state["netD"], _D_RENAMES), path, "discriminator 'netD'")
+    info = {"source": f"pytorch_GAN_zoo checkpoint {path.name}", "generator": key}
+    return PGAN(config, g, d, device=device, info=info)
+
+
+def is_zoo_file(path: str | Path) -> bool:
+    return Path(path).suffix.lower() in (".pth", ".pt", ".ckpt")
+
+
+# -- writing --------------------------------------------------------------------------------------
+
+def zoo_state(model: PGAN, *, net_g: Generator | None = None) -> dict[str, Any]:
+    """Our PGAN as the zoo's state dict (config object + netG, netD, avgG)."""
+    c = model.config
+    if c.decision_size != 1:
+        raise ValueError("export of AC-GAN (decision_size > 1) models is not supported")
+    if model.discriminator is None:
+        raise ValueError("the zoo format needs a discriminator; this model has none")
+    cfg = ZooConfig(
+        depthScale0=c.depths[0], initBiasToZero=True, leakyReluLeak=c.leaky_relu,
+        depthOtherScales=list(c.depths[1:]), perChannelNormalization=c.pixel_norm, alpha=c.alpha,
+        miniBatchStdDev=c.minibatch_stddev, equalizedlR=c.equalized_lr, noiseVectorDim=c.latent_dim,
+        dimOutput=c.channels, learningRate=0.001, attribKeysOrder=None, categoryVectorDim=0,
+        weightConditionG=0.0, weightConditionD=0.0, GDPP=False, latentVectorDim=c.latent_dim,
+        lossCriterion="DCGAN" if c.output_activation == "tanh" else "WGANGP", lambdaGP=10.0,
+        epsilonD=0.001, logisticGradReal=0.0)
+    avg = _rename(model.generator.state_dict(), _G_RENAMES, inverse=True)
+    raw = _rename((net_g or model.generator).state_dict(), _G_RENAMES, inverse=True)
+    disc = _rename(model.discriminator.state_dict(), _D_RENAMES, inverse=True)
+    clone = lambda s: {k: v.detach().cpu().clone() for k, v in s.items()}  # noqa: E731
+    return {"config": cfg, "netG": clone(raw), "netD": clone(disc), "avgG": clone(avg)}
+
+
+@contextlib.contextmanager
+def _zoo_config_module():
+    """Make `ZooConfig` pickle under the zoo's name, `models.utils.config.BaseConfig`."""
+    names = ["models", "models.utils", "models.utils.config"]
+    saved = {n: sys.modules.get(n) for n in names}
+    mods = {n: types.ModuleType(n) for n in names}
+    mods["models"].utils = mods["models.utils"]
+    mods["models.utils"].config = mods["models.utils.config"]
+    mods["models.utils.config"].BaseConfig = ZooConfig
+    old = (ZooConfig.__module__, ZooConfig.__qualname__, ZooConfig.__name__)
+    ZooConfig.__module__, ZooConfig.__qualname__, ZooConfig.__name__ = "models.utils.config", "BaseConfig", "BaseConfig"
+    sys.modules.update(mods)
+    try:
+        yield
+    finally:
+        ZooConfig.__module__, ZooConfig.__qualname__, ZooConfig.__name__ = old
+        for n, m in saved.items():
+            if m is None:
+                sys.modules.pop(n, None)
+            else:
+                sys.modules[n] = m
+
+
+def export_zoo(model: PGAN, path: str | Path) -> Path:
+    """Write a checkpoint that pytorch_GAN_zoo's `ProgressiveGAN.load()` reads."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    state = zoo_state(model)
+    with _zoo_config_module():
+        torch.save(state, path)
+    return path

@@ -1,0 +1,169 @@
+"""A trained PGAN behind the generator protocol, and our safetensors + JSON weight format."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from .errors import CheckpointError
+from .pgan import Discriminator, Generator, PGANConfig
+
+FORMAT = "studio-pgan/1"
+
+
+def default_device(device: str | torch.device | None = None) -> torch.device:
+    """`device` as asked; None means CPU (the default that always works)."""
+    return torch.device(device) if device is not None else torch.device("cpu")
+
+
+class PGAN:
+    """Generator protocol: latent_dim, resolution, channels, sample_latents, generate, realism.
+
+    `generator` is the moving-average (EMA) generator used for generation; `discriminator` is
+    optional and gives `realism`.
+    """
+
+    def __init__(self, config: PGANConfig, generator: Generator, discriminator: Discriminator | None = None,
+                 *, device: str | torch.device | None = None, info: dict[str, Any] | None = None):
+        self.config = config
+        self.device = default_device(device)
+        self.generator = generator.to(self.device).eval().requires_grad_(False)
+        self.discriminator = discriminator.to(self.device).eval().requires_grad_(False) if discriminator else None
+        self.info = dict(info or {})
+
+    @classmethod
+    def random(cls, config: PGANConfig, *, seed: int = 0, device: str | None = None) -> "PGAN":
+        """Untrained networks, for tests and as a training start."""
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            return cls(config, Generator(config), Discriminator(config), device=device)
+
+    @property
+    def latent_dim(self) -> int:
+        return self.config.latent_dim
+
+    @property
+    def resolution(self) -> int:
+        return self.config.resolution
+
+    @property
+    def channels(self) -> int:
+        return self.config.channels
+
+    def to(self, device: str | torch.device) -> "PGAN":
+        self.device = torch.device(device)
+        self.generator.to(self.device)
+        if self.discriminator is not None:
+            self.discriminator.to(self.device)
+        return self
+
+    def sample_latents(self, n: int, seed: int, *, truncation: float | None = None) -> torch.Tensor:
+        """[n, latent_dim] standard normal latents; the same seed gives the same latents anywhere."""
+        return sample_latents(n, self.latent_dim, seed, truncation=truncation)
+
+    def latents_for_seeds(self, seeds: list[int], *, truncation: float | None = None) -> torch.Tensor:
+        """One latent per seed (seed s always gives the same image, whatever the others are)."""
+        return torch.cat([self.sample_latents(1, s, truncation=truncation) for s in seeds])
+
+    def generate(self, z: torch.Tensor, *, batch_size: int = 64) -> torch.Tensor:
+        """[N, latent_dim] -> [N, C, R, R] in about [-1, 1]; differentiable when z requires grad."""
+        z = z.to(self.device, torch.float32)
+        if z.requires_grad:
+            return self.generator(z)
+        with torch.no_grad():
+            return torch.cat([self.generator(b) for b in z.split(batch_size)]) if len(z) else \
+                z.new_zeros(0, self.channels, self.resolution, self.resolution)
+
+    def realism(self, images: torch.Tensor) -> torch.Tensor:
+        """The discriminator's score [N] (higher is more real); needs a discriminator."""
+        if self.discriminator is None:
+            raise RuntimeError("this model has no discriminator, so no realism score")
+        images = images.to(self.device, torch.float32)
+        if images.requires_grad:
+            return self.discriminator(images)[:, 0]
+        with torch.no_grad():
+            return self.discriminator(images)[:, 0]
+
+    # -- our format ---------------------------------------------------------------------------
+
+    def save(self, path: str | Path, *, info: dict[str, Any] | None = None) -> Path:
+        """Write PATH.safetensors (G and D, config in metadata) and PATH.json (config + info)."""
+        path = Path(path).with_suffix(".safetensors")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tensors = {f"G.{k}": v.detach().cpu().contiguous() for k, v in self.generator.state_dict().items()}
+        if self.discriminator is not None:
+            tensors.update({f"D.{k}": v.detach().cpu().contiguous()
+                            for k, v in self.discriminator.state_dict().items()})
+        meta = {"format": FORMAT, "config": self.config.to_json()}
+        save_file(tensors, str(path), metadata=meta)
+        sidecar = {"format": FORMAT, "config": self.config.to_dict(), **{**self.info, **(info or {})}}
+        path.with_suffix(".json").write_text(json.dumps(sidecar, indent=2) + "\n")
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path, *, device: str | None = None, with_discriminator: bool = True) -> "PGAN":
+        """Load our safetensors file (the JSON sidecar is optional: the config is also inside)."""
+        path = Path(path)
+        if not path.is_file():
+            raise CheckpointError(f"{path}: no such file")
+        try:
+            from safetensors import safe_open
+            with safe_open(str(path), "pt") as f:
+                meta = f.metadata() or {}
+            tensors = load_file(str(path))
+        except (SafetensorError, OSError, ValueError) as e:
+            raise CheckpointError(f"{path}: not a readable safetensors file ({e})") from None
+        if meta.get("format") != FORMAT or "config" not in meta:
+            raise CheckpointError(f"{path}: safetensors file without a studio PGAN config")
+        config = PGANConfig.from_dict(json.loads(meta["config"]))
+        info: dict[str, Any] = {}
+        sidecar = path.with_suffix(".json")
+        if sidecar.is_file():
+            info = {k: v for k, v in json.loads(sidecar.read_text()).items() if k not in ("format", "config")}
+        g = Generator(config)
+        _load_strict(g, {k[2:]: v for k, v in tensors.items() if k.startswith("G.")}, path, "generator")
+        d = None
+        d_state = {k[2:]: v for k, v in tensors.items() if k.startswith("D.")}
+        if with_discriminator and d_state:
+            d = Discriminator(config)
+            _load_strict(d, d_state, path, "discriminator")
+        return cls(config, g, d, device=device, info=info)
+
+
+def _load_strict(module: torch.nn.Module, state: dict[str, torch.Tensor], path: Path, what: str) -> None:
+    expected = module.state_dict()
+    missing = sorted(set(expected) - set(state))
+    unexpected = sorted(set(state) - set(expected))
+    if missing or unexpected:
+        raise CheckpointError(f"{path}: {what} weights do not match its config "
+                              f"(missing {missing[:3]}, unexpected {unexpected[:3]})")
+    for k, v in state.items():
+        if v.shape != expected[k].shape:
+            raise CheckpointError(f"{path}: {what} tensor {k} has shape {list(v.shape)}, "
+                                  f"config expects {list(expected[k].shape)}")
+    module.load_state_dict(state)
+
+
+def sample_latents(n: int, latent_dim: int, seed: int, *, truncation: float | None = None) -> torch.Tensor:
+    """[n, latent_dim] N(0, 1) draws from a CPU generator seeded with `seed` (portable).
+
+    With `truncation` T, entries with |z| > T are redrawn until inside (truncated normal).
+    """
+    if n < 0:
+        raise ValueError(f"n must be >= 0, got {n}")
+    if truncation is not None and truncation <= 0:
+        raise ValueError(f"truncation must be > 0, got {truncation}")
+    gen = torch.Generator(device="cpu").manual_seed(int(seed))
+    z = torch.randn(n, latent_dim, generator=gen)
+    if truncation is not None:
+        for _ in range(1000):
+            bad = z.abs() > truncation
+            if not bad.any():
+                break
+            z[bad] = torch.randn(int(bad.sum()), generator=gen)
+        z.clamp_(-truncation, truncation)
+    return z
