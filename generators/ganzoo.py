@@ -116,31 +116,30 @@ def _guess_architecture(c: dict[str, Any], net_g: dict[str, Any]) -> str:
     return "unknown"
 
 
-_G_RENAMES = [(r"^formatLayer\.module\.", "format_layer."), (r"^groupScale0\.0\.module\.", "scale0."),
-              (r"^scaleLayers\.(\d+)\.(\d+)\.module\.", r"scales.\1.\2."),
-              (r"^toRGBLayers\.(\d+)\.module\.", r"to_rgb.\1.")]
-_D_RENAMES = [(r"^fromRGBLayers\.(\d+)\.module\.", r"from_rgb.\1."),
-              (r"^scaleLayers\.(\d+)\.(\d+)\.module\.", r"scales.\1.\2."),
-              (r"^groupScaleZero\.0\.module\.", "scale0_conv."), (r"^groupScaleZero\.1\.module\.", "scale0_linear."),
-              (r"^decisionLayer\.module\.", "decision.")]
+# Key prefixes, zoo <-> ours; {i} and {j} stand for layer indices.
+_G_KEYS = [("formatLayer.module.", "format_layer."), ("groupScale0.0.module.", "scale0."),
+           ("scaleLayers.{i}.{j}.module.", "scales.{i}.{j}."), ("toRGBLayers.{i}.module.", "to_rgb.{i}.")]
+_D_KEYS = [("fromRGBLayers.{i}.module.", "from_rgb.{i}."), ("scaleLayers.{i}.{j}.module.", "scales.{i}.{j}."),
+           ("groupScaleZero.0.module.", "scale0_conv."), ("groupScaleZero.1.module.", "scale0_linear."),
+           ("decisionLayer.module.", "decision.")]
 
 
-def _rename(state: dict[str, torch.Tensor], rules: list[tuple[str, str]], inverse: bool = False) -> dict[str, torch.Tensor]:
+def _template_regex(template: str) -> re.Pattern[str]:
+    pattern = re.escape(template).replace(r"\{i\}", r"(?P<i>\d+)").replace(r"\{j\}", r"(?P<j>\d+)")
+    return re.compile("^" + pattern)
+
+
+def _rename(state: dict[str, Any], table: list[tuple[str, str]], *, to_zoo: bool = False) -> dict[str, Any]:
+    """Rename state-dict keys from the zoo's names to ours (or back with to_zoo=True)."""
+    pairs = [(b, a) if to_zoo else (a, b) for a, b in table]
     out = {}
     for key, value in state.items():
-        new = key
-        for zoo, ours in rules:
-            if inverse:
-                ours_re = "^" + re.sub(r"\\(\d)", r"(\\d+)", re.escape(ours).replace(r"\\", "\\"))
-                zoo_out = zoo.lstrip("^").replace(r"(\d+)", "{}").replace("\\.", ".")
-                m = re.match(ours_re, key)
-                if m:
-                    new = zoo_out.format(*m.groups()) + key[m.end():]
-                    break
-            elif re.match(zoo, key):
-                new = re.sub(zoo, ours, key)
+        for src, dst in pairs:
+            m = _template_regex(src).match(key)
+            if m:
+                key = dst.format(**m.groupdict()) + key[m.end():]
                 break
-        out[new] = value
+        out[key] = value
     return out
 
 
@@ -170,11 +169,11 @@ def load_zoo(path: str | Path, *, generator: str = "avgG", device: str | None = 
     config = config_from_zoo(state["config"], state, path)
     key = generator if generator in state else "netG"
     g = Generator(config)
-    _load_into(g, _rename(state[key], _G_RENAMES), path, f"generator '{key}'")
+    _load_into(g, _rename(state[key], _G_KEYS), path, f"generator '{key}'")
     d = None
     if with_discriminator and "netD" in state:
         d = Discriminator(config)
-        _load_into(d, _rename(state["netD"], _D_RENAMES), path, "discriminator 'netD'")
+        _load_into(d, _rename(state["netD"], _D_KEYS), path, "discriminator 'netD'")
     info = {"source": f"pytorch_GAN_zoo checkpoint {path.name}", "generator": key}
     return PGAN(config, g, d, device=device, info=info)
 
@@ -200,9 +199,9 @@ def zoo_state(model: PGAN, *, net_g: Generator | None = None) -> dict[str, Any]:
         weightConditionG=0.0, weightConditionD=0.0, GDPP=False, latentVectorDim=c.latent_dim,
         lossCriterion="DCGAN" if c.output_activation == "tanh" else "WGANGP", lambdaGP=10.0,
         epsilonD=0.001, logisticGradReal=0.0)
-    avg = _rename(model.generator.state_dict(), _G_RENAMES, inverse=True)
-    raw = _rename((net_g or model.generator).state_dict(), _G_RENAMES, inverse=True)
-    disc = _rename(model.discriminator.state_dict(), _D_RENAMES, inverse=True)
+    avg = _rename(model.generator.state_dict(), _G_KEYS, to_zoo=True)
+    raw = _rename((net_g or model.generator).state_dict(), _G_KEYS, to_zoo=True)
+    disc = _rename(model.discriminator.state_dict(), _D_KEYS, to_zoo=True)
     clone = lambda s: {k: v.detach().cpu().clone() for k, v in s.items()}  # noqa: E731
     return {"config": cfg, "netG": clone(raw), "netD": clone(disc), "avgG": clone(avg)}
 
@@ -230,11 +229,19 @@ def _zoo_config_module():
                 sys.modules[n] = m
 
 
-def export_zoo(model: PGAN, path: str | Path) -> Path:
-    """Write a checkpoint that pytorch_GAN_zoo's `ProgressiveGAN.load()` reads."""
+def save_zoo_state(state: dict[str, Any], path: str | Path) -> Path:
+    """torch.save a zoo-style dict whose `config` is a ZooConfig, pickled as the zoo's BaseConfig."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    state = zoo_state(model)
     with _zoo_config_module():
         torch.save(state, path)
     return path
+
+
+def export_zoo(model: PGAN, path: str | Path, *, net_g: Generator | None = None) -> Path:
+    """Write a checkpoint that pytorch_GAN_zoo's `ProgressiveGAN.load()` reads.
+
+    `avgG` is our (moving-average) generator; `netG` is `net_g` when given (the raw trained
+    generator), else the same weights.
+    """
+    return save_zoo_state(zoo_state(model, net_g=net_g), path)
