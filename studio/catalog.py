@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,6 +14,11 @@ from generators.model import PGAN
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
 CATALOG_PATH = ASSETS / "catalog.json"
+CATALOG_ENV = "GAN_STUDIO_CATALOG"  # another catalog.json (tests, private model collections)
+
+
+def default_catalog_path() -> Path:
+    return Path(os.environ.get(CATALOG_ENV) or CATALOG_PATH)
 
 
 class UnknownModelError(KeyError):
@@ -53,8 +59,8 @@ class Entry:
 class Catalog:
     """Reads the catalog once; loads and caches models lazily (thread-safe)."""
 
-    def __init__(self, path: str | Path = CATALOG_PATH):
-        self.path = Path(path)
+    def __init__(self, path: str | Path | None = None):
+        self.path = Path(path) if path is not None else default_catalog_path()
         self.root = self.path.parent
         raw = json.loads(self.path.read_text()) if self.path.is_file() else {"models": []}
         known = set(Entry.__dataclass_fields__) - {"extra"}
