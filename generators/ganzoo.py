@@ -63,17 +63,20 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
         if "zip" in first.lower() or "central directory" in first.lower() or isinstance(e, EOFError):
             raise CheckpointError(f"{path}: truncated or not a torch checkpoint ({first})") from None
         raise CheckpointError(f"{path}: not a readable torch checkpoint ({first})") from None
+    except Exception as e:  # the unpickler meets arbitrary bytes: any failure means "not ours"
+        raise CheckpointError(f"{path}: not a readable torch checkpoint ({type(e).__name__})") from None
     if not isinstance(state, dict):
         raise CheckpointError(f"{path}: holds a {type(state).__name__}, not a pytorch_GAN_zoo checkpoint dict")
     return state
 
 
 def _unpickling_message(path: Path, err: str) -> str:
-    m = re.search(r"Unsupported global: GLOBAL ([\w.]+)", err) or re.search(r"global[: ]+([\w.]+ ?[\w.]*)", err)
+    m = re.search(r"(?:unsupported|Unsupported global:) GLOBAL ([\w.]+)", err)
     if m:
         return (f"{path}: refused: the file asks to load `{m.group(1).strip()}`, which is not allowed "
                 f"in a weights file (it may try to run code); nothing from it was executed")
-    line = err.strip().splitlines()[0] if err.strip() else "unpickling failed"
+    lines = [ln for ln in err.strip().splitlines() if ln.strip() and "weights_only" not in ln]
+    line = lines[0] if lines else "unpickling failed"
     return f"{path}: not a readable torch checkpoint ({line[:200]})"
 
 
