@@ -13,6 +13,8 @@ def load_latents(path: str | Path, latent_dim: int) -> torch.Tensor:
     path = Path(path)
     if not path.is_file():
         raise ValueError(f"{path}: no such latents file")
+    if path.suffix not in (".npy", ".pt"):
+        raise ValueError(f"{path}: latents must be .npy or .pt")
     try:
         if path.suffix == ".npy":
             z = torch.from_numpy(np.load(path, allow_pickle=False))
@@ -20,9 +22,7 @@ def load_latents(path: str | Path, latent_dim: int) -> torch.Tensor:
             z = torch.load(path, map_location="cpu", weights_only=True)
             if isinstance(z, dict) and "z" in z:
                 z = z["z"]
-        else:
-            raise ValueError(f"{path}: latents must be .npy or .pt")
-    except (pickle.UnpicklingError, OSError, RuntimeError, EOFError) as e:
+    except (pickle.UnpicklingError, OSError, RuntimeError, EOFError, ValueError) as e:
         raise ValueError(f"{path}: not a readable latents file ({str(e).splitlines()[0][:160]})") from None
     if not isinstance(z, torch.Tensor):
         raise ValueError(f"{path}: holds a {type(z).__name__}, expected an array N x {latent_dim}")
