@@ -16,9 +16,7 @@ from generators.errors import CheckpointError
 from generators.ganzoo import ZooConfig, export_zoo, load_zoo, read_checkpoint, save_zoo_state
 from tests.conftest import randomize
 
-FIXTURE = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "ganzoo"
-if not FIXTURE.is_dir():
-    FIXTURE = Path(__file__).resolve().parents[1].parent / "shared" / "fixtures" / "ganzoo"
+FIXTURE = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "ganzoo"  # ../shared beside the clone
 CKPT, EXPECTED = FIXTURE / "pgan_rgb32.pth", FIXTURE / "pgan_rgb32_expected.pt"
 
 
