@@ -1,0 +1,48 @@
+"""Latent search: the inspirational-generation objective and the strategies that minimise it.
+
+Public API (used by the studio CLI, the Gradio app and the benchmarks):
+
+    objective = Objective(generator, target, distance=None,
+                          weights=Weights(distance=1.0, prior=1.0, realism=0.03))
+    loss, terms = objective(z)          # z [N, d] -> loss [N], terms {"distance", "prior", "realism"}: [N]
+
+`distance` is any callable (images [N, C, H, W], target [1, C, H, W]) -> [N] (differentiable for
+gradient search), e.g. an `encoders.Distance`; the default is the pixel MSE `pixel_distance`.
+
+    search = make_search("gradient" | NEVERGRAD_NAME, objective, budget=N, seed=0, batch=16, **kw)
+    result = search.run(callback=None, should_stop=None)   # -> SearchResult
+    for event in search.iterate(): ...                        # ProgressEvent per step
+    search.cancel()                                           # -> best so far (thread-safe)
+    z = search.ask(); search.tell(z, losses)                  # ask/tell by hand
+
+- `SEARCHES` maps names to strategies: "gradient" (`GradientSearch`: batched restarts, Adam,
+  cosine or step schedule, plateau stop, `start=` an encoder's guess) and every name in
+  `nevergrad.optimizers.registry` (`NevergradSearch`). Unknown names raise ValueError with the
+  closest names suggested; budgets and batches must be positive integers.
+- `ProgressEvent(step, budget, best_loss, best_latent [1, d], terms, seconds)`;
+  `SearchResult(latent [1, d], loss, terms, steps, seconds, history, stopped)`.
+- NaN/inf losses never become the best and never crash a search.
+
+Composing by preference (no target image, only a person's choices):
+
+    pref = PreferenceSearch(latent_dim, k=9, method="pick" | "rank", strength=1.0, seed=0,
+                            start=None, basis=None)
+    z = pref.ask()                      # [k, d] this round's candidates (cached, microseconds)
+    pref.tell_pick(i) or pref.tell_ranking([best, ..., worst])
+    pref.best() -> [d]; pref.rounds; pref.undo(r); pref.branch(r); pref.set_strength(s)
+    text = pref.to_json(); PreferenceSearch.from_json(text)   # our JSON, replayed, never unpickled
+
+Learned inversion and search subspaces: `optimizers.inversion` (an image -> z encoder trained
+on a generator's own samples, whose guess starts the gradient search) and
+`optimizers.subspace` (principal directions for preference rounds).
+"""
+from .gradient import GradientSearch
+from .nevergrad_search import NevergradSearch, nevergrad_names
+from .objective import Objective, Weights, latent_prior, pixel_distance
+from .preference import PreferenceSearch
+from .registry import SEARCHES, make_search
+from .search import ProgressEvent, Search, SearchResult
+
+__all__ = ["Objective", "Weights", "pixel_distance", "latent_prior", "SEARCHES", "make_search", "Search",
+           "GradientSearch", "NevergradSearch", "nevergrad_names", "ProgressEvent", "SearchResult",
+           "PreferenceSearch"]

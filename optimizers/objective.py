@@ -1,0 +1,144 @@
+"""The inspirational-generation loss (Bontrager/Riviere et al., pytorch_GAN_zoo's
+`gradientDescentOnInput`): weighted distance(G(z), target) + latent prior + realism penalty.
+
+    loss(z) = w_distance * distance(G(z), target)     # feature or pixel distance, [N]
+            + w_prior    * ((z ** 2).mean(1) - 1) ** 2  # keeps z on the Gaussian's shell
+            + w_realism  * -D(G(z))                     # discriminator score, higher = more real
+
+Every term is returned separately (unweighted) next to the weighted total, so the UI can show them
+and each weight can be changed. `distance` is any callable (images [N,C,H,W], target [1,C,H,W]) ->
+[N]; this package never imports `encoders` (the studio layer passes an encoders.Distance in).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Callable, Protocol
+
+import torch
+import torch.nn as nn
+
+DistanceFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+class GeneratorLike(Protocol):
+    latent_dim: int
+    resolution: int
+    channels: int
+
+    def generate(self, z: torch.Tensor) -> torch.Tensor: ...
+
+
+@dataclass(frozen=True)
+class Weights:
+    """Weight of each loss term; the reference's defaults (distance 1, prior 1, realism 0.03)."""
+
+    distance: float = 1.0
+    prior: float = 1.0
+    realism: float = 0.03
+
+    def __post_init__(self) -> None:
+        for name in ("distance", "prior", "realism"):
+            value = getattr(self, name)
+            if not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+                raise ValueError(f"weight {name!r} must be a finite number >= 0, got {value!r}")
+
+
+def pixel_distance(images: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Mean squared pixel difference per image: [N, C, H, W] vs [1, C, H, W] -> [N]."""
+    if images.dim() != 4 or target.dim() != 4 or target.shape[0] != 1 or images.shape[1:] != target.shape[1:]:
+        raise ValueError(f"pixel distance needs images [N, C, H, W] and a target [1, C, H, W] of the same "
+                         f"size, got {list(images.shape)} and {list(target.shape)}")
+    return (images - target).pow(2).flatten(1).mean(dim=1)
+
+
+def latent_prior(z: torch.Tensor) -> torch.Tensor:
+    """The reference's prior ((mean z^2) - 1)^2 per latent: [N, d] -> [N]."""
+    return (z.pow(2).mean(dim=1) - 1.0).pow(2)
+
+
+def independent_realism(generator: Any) -> Callable[[torch.Tensor], torch.Tensor] | None:
+    """The discriminator's score of each image on its own, [N, C, H, W] -> [N], or None.
+
+    PGAN's discriminator has a minibatch-stddev layer, so scoring a batch couples its images: a
+    restart's loss would depend on the other restarts. The reference optimises one image per
+    target (stddev channel = 0); we score each image alone to keep exactly that loss, with vmap
+    when the discriminator module is reachable and a loop over `realism` otherwise.
+    """
+    disc = getattr(generator, "discriminator", "absent")
+    if isinstance(disc, nn.Module):
+        def score_one(image: torch.Tensor) -> torch.Tensor:
+            return disc(image[None])[0, 0]
+        return lambda images: torch.func.vmap(score_one)(images) if len(images) else images.new_zeros(0)
+    if disc is None or not callable(getattr(generator, "realism", None)):
+        return None
+    return lambda images: torch.stack([generator.realism(im[None])[0] for im in images])
+
+
+class Objective:
+    """`objective(z [N, d]) -> (loss [N], terms)`, differentiable when z requires grad.
+
+    `terms` maps "distance", "prior" and (when its weight is > 0 and the generator has a
+    discriminator) "realism" to unweighted [N] tensors; the loss is their weighted sum.
+    """
+
+    def __init__(self, generator: GeneratorLike, target: torch.Tensor, *, distance: DistanceFn | None = None,
+                 weights: Weights = Weights()):
+        if not isinstance(weights, Weights):
+            raise TypeError(f"weights must be optimizers.Weights, got {type(weights).__name__}")
+        target = torch.as_tensor(target, dtype=torch.float32)
+        if target.dim() == 3:
+            target = target[None]
+        if target.dim() != 4 or target.shape[0] != 1:
+            raise ValueError(f"target must be one image [1, C, H, W], got {list(target.shape)}")
+        if not torch.isfinite(target).all():
+            raise ValueError("target image contains NaN or inf")
+        self.generator = generator
+        self.device = getattr(generator, "device", torch.device("cpu"))
+        self.target = target.to(self.device)
+        self.weights = weights
+        self.distance = distance or pixel_distance
+        expected = (generator.channels, generator.resolution, generator.resolution)
+        if distance is None and tuple(target.shape[1:]) != expected:
+            raise ValueError(f"the pixel distance needs a target of shape [1, {expected[0]}, {expected[1]}, "
+                             f"{expected[2]}] (the generator's images), got {list(target.shape)}")
+        self._realism = independent_realism(generator) if weights.realism > 0 else None
+
+    @property
+    def latent_dim(self) -> int:
+        return int(self.generator.latent_dim)
+
+    def with_weights(self, weights: Weights) -> "Objective":
+        """The same generator, target and distance under other weights."""
+        return Objective(self.generator, self.target, distance=self.distance, weights=weights)
+
+    def __call__(self, z: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        if z.dim() != 2 or z.shape[1] != self.latent_dim:
+            raise ValueError(f"expected latents [N, {self.latent_dim}], got {list(z.shape)}")
+        z = z.to(self.device, torch.float32)
+        images = self.generator.generate(z)  # [N, C, H, W] in about [-1, 1]
+        terms = {"distance": self.distance(images, self.target), "prior": latent_prior(z)}
+        if self._realism is not None:
+            terms["realism"] = -self._realism(images)
+        w = self.weights
+        loss = w.distance * terms["distance"] + w.prior * terms["prior"]
+        if "realism" in terms:
+            loss = loss + w.realism * terms["realism"]
+        return loss, terms
+
+    def breakdown(self, z: torch.Tensor) -> dict[str, float]:
+        """Loss and every term of one latent [d] or [1, d] as floats, with the distance's own named
+        terms ("distance/pixel", ...) when the distance has a `.terms(images, target)` method."""
+        z = z.reshape(1, -1).detach()
+        with torch.no_grad():
+            loss, terms = self(z)
+            out = {"loss": float(loss[0]), **{k: float(v[0]) for k, v in terms.items()}}
+            parts = getattr(self.distance, "terms", None)
+            if callable(parts):
+                images = self.generator.generate(z.to(self.device))
+                out.update({f"distance/{k}": float(torch.as_tensor(v).reshape(-1)[0])
+                            for k, v in parts(images, self.target).items()})
+        return out
+
+
+__all__ = ["Weights", "Objective", "pixel_distance", "latent_prior", "independent_realism", "DistanceFn"]

@@ -1,0 +1,284 @@
+"""Composing by preference: each round shows k candidates, the person picks one (or ranks all).
+
+Only comparisons are known, so a pick or a ranking becomes rank-based losses told to a nevergrad
+optimizer (shared/design/NEVERGRAD_NOTES.md): `DiscreteOnePlusOne` for picks (chosen 0, others 1),
+`ParametrizedCMA(popsize=k)` for rankings. Losses are offset by -k * round so that every round
+beats the previous one (constant losses make CMA restart silently, and the newest choice must be
+the incumbent).
+
+The optimizer works on coordinates u in R^m; a latent is
+
+    z = anchor_z + strength * ((u - anchor_u) @ basis)          basis [m, d], identity by default
+
+so a warm start is `anchor_z`, a variation-strength change re-anchors at the current choice (the
+same u-steps, scaled), and a low-dimensional basis (see `optimizers.subspace`) restricts moves to
+principal directions. Without a start, round 0 shows k random latents and the choice becomes the
+anchor.
+
+State is our own JSON: the settings, the choices and strengths per round, and each round's chosen
+latent as a check; loading replays the choices (deterministic from the seed) and refuses a state
+whose replay diverges. Nothing is ever unpickled.
+"""
+from __future__ import annotations
+
+import json
+import math
+import warnings
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from .nevergrad_search import check_nevergrad_name
+
+FORMAT = "studio-preference/1"
+METHODS = {"pick": "DiscreteOnePlusOne", "rank": "CMA"}
+CHECK_TOLERANCE = 1e-3
+
+
+@dataclass(frozen=True)
+class Round:
+    """One finished round: the feedback (candidate indices, best first) and the strength used."""
+
+    order: tuple[int, ...]  # a single pick is a 1-tuple
+    strength: float
+
+
+class _Driver:
+    """A nevergrad optimizer over u in R^m, asked k at a time, told offset ranks."""
+
+    def __init__(self, name: str, dim: int, k: int, seed: int):
+        import nevergrad as ng
+        param = ng.p.Array(shape=(dim,)).set_mutation(sigma=1.0)
+        param.random_state = np.random.RandomState(seed)
+        factory = ng.families.ParametrizedCMA(popsize=k) if name == "CMA" else ng.optimizers.registry[name]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            self.opt = factory(param, budget=100_000, num_workers=k)
+        self.k, self.dim, self.told_rounds = k, dim, 0
+        self.pending: list = []
+        self.incumbent = np.zeros(dim)  # u of the latest choice (optimizers start at u = 0)
+
+    def ask(self) -> np.ndarray:
+        """[k, m] candidates of the current round (asked once, then cached until told)."""
+        if not self.pending:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                self.pending = [self.opt.ask() for _ in range(self.k)]
+        return np.stack([c.value for c in self.pending])
+
+    def tell(self, order: tuple[int, ...]) -> None:
+        self.ask()
+        self.told_rounds += 1
+        rank = {i: r for r, i in enumerate(order)}
+        worst = len(order)  # unranked candidates tie behind the ranked ones
+        offset = -self.k * self.told_rounds
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            for i, cand in enumerate(self.pending):
+                self.opt.tell(cand, float(rank.get(i, worst) + offset))
+        self.incumbent = np.asarray(self.pending[order[0]].value, dtype=np.float64).copy()
+        self.pending = []
+
+
+class PreferenceSearch:
+    """Comparison-only search: `ask()` k latents, `tell_pick(i)` or `tell_ranking(order)`, repeat.
+
+    `strength` scales every variation (0.3 subtle ... 2 wild); change it between rounds with
+    `set_strength`. `start` is a latent [d] to begin from; `basis` [m, d] restricts the search to
+    m directions. `undo(r)` returns to the state before round r; `branch(r)` is a copy that does.
+    """
+
+    def __init__(self, latent_dim: int, *, k: int = 9, method: str = "pick", strength: float = 1.0, seed: int = 0,
+                 start: torch.Tensor | None = None, basis: torch.Tensor | None = None,
+                 optimizer: str | None = None):
+        if isinstance(latent_dim, bool) or not isinstance(latent_dim, int) or latent_dim < 1:
+            raise ValueError(f"latent_dim must be a positive integer, got {latent_dim!r}")
+        if isinstance(k, bool) or not isinstance(k, int) or not 2 <= k <= 64:
+            raise ValueError(f"k (candidates per round) must be an integer in [2, 64], got {k!r}")
+        if method not in METHODS:
+            raise ValueError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
+        self.latent_dim, self.k, self.method, self.seed = latent_dim, k, method, int(seed)
+        self.optimizer = check_nevergrad_name(optimizer) if optimizer else METHODS[method]
+        self.initial_strength = _check_strength(strength)
+        self.start = None if start is None else _vector(start, latent_dim, "start")
+        self.basis = None if basis is None else _basis(basis, latent_dim)
+        self._reset()
+
+    # -- state ---------------------------------------------------------------------------------
+    def _reset(self) -> None:
+        dim = self.latent_dim if self.basis is None else len(self.basis)
+        self._driver = _Driver(self.optimizer, dim, self.k, self.seed)
+        self._rounds: list[Round] = []
+        self._shown: list[torch.Tensor] = []  # [k, d] per finished round
+        self._chosen: list[torch.Tensor] = []  # [d] per finished round
+        self.strength = self.initial_strength
+        self._anchor_u = np.zeros(dim)
+        self._anchor_z = self.start.clone() if self.start is not None else None
+        self._explore: torch.Tensor | None = None
+
+    @property
+    def rounds(self) -> int:
+        """Number of finished rounds."""
+        return len(self._rounds)
+
+    @property
+    def history(self) -> list[Round]:
+        return list(self._rounds)
+
+    def shown(self, round_index: int) -> torch.Tensor:
+        """The k latents [k, d] shown in a finished round."""
+        return self._shown[round_index].clone()
+
+    def best(self) -> torch.Tensor:
+        """The latest choice [d] (the start, or the seed's first latent, before any round)."""
+        if self._chosen:
+            return self._chosen[-1].clone()
+        if self._anchor_z is not None:
+            return self._anchor_z.clone()
+        return self._random_round()[0].clone()
+
+    # -- rounds --------------------------------------------------------------------------------
+    def _random_round(self) -> torch.Tensor:
+        if self._explore is None:
+            gen = torch.Generator().manual_seed(self.seed)
+            self._explore = torch.randn(self.k, self.latent_dim, generator=gen)
+        return self._explore
+
+    def _to_latents(self, u: np.ndarray) -> torch.Tensor:
+        delta = torch.from_numpy(u - self._anchor_u).float()  # [k, m]
+        step = delta if self.basis is None else delta @ self.basis
+        return self._anchor_z[None] + self.strength * step
+
+    def ask(self) -> torch.Tensor:
+        """This round's k candidates [k, d]; the same until the round is told."""
+        if self._anchor_z is None:
+            return self._random_round().clone()
+        return self._to_latents(self._driver.ask())
+
+    def set_strength(self, strength: float) -> None:
+        """Scale the variations from the next `ask()` on, around the current choice."""
+        strength = _check_strength(strength)
+        if strength == self.strength:
+            return
+        if self._anchor_z is not None:
+            self._anchor_z = self._to_latents(self._driver.incumbent[None])[0]
+            self._anchor_u = self._driver.incumbent.copy()
+        self.strength = strength
+
+    def tell_pick(self, index: int) -> None:
+        """The person chose candidate `index` of this round."""
+        if isinstance(index, bool) or not isinstance(index, (int, np.integer)) or not 0 <= index < self.k:
+            raise ValueError(f"pick must be a candidate index in [0, {self.k - 1}], got {index!r}")
+        self._tell((int(index),))
+
+    def tell_ranking(self, order: list[int]) -> None:
+        """The person ranked all k candidates: `order` lists candidate indices, best first."""
+        order = tuple(int(i) for i in order)
+        if sorted(order) != list(range(self.k)):
+            raise ValueError(f"ranking must list each candidate index 0..{self.k - 1} once, got {list(order)}")
+        self._tell(order)
+
+    def _tell(self, order: tuple[int, ...]) -> None:
+        shown = self.ask()
+        if self._anchor_z is None:  # round 0 without a start: the choice becomes the anchor
+            self._anchor_z = shown[order[0]].clone()
+        else:
+            self._driver.tell(order)
+        self._rounds.append(Round(order, self.strength))
+        self._shown.append(shown)
+        self._chosen.append(shown[order[0]].clone())
+
+    def undo(self, to_round: int) -> None:
+        """Return to the state before round `to_round` (0 = the beginning), forgetting later rounds."""
+        if isinstance(to_round, bool) or not isinstance(to_round, int) or not 0 <= to_round <= self.rounds:
+            raise ValueError(f"can undo to a round in [0, {self.rounds}], got {to_round!r}")
+        kept = self._rounds[:to_round]
+        self._reset()
+        self._replay(kept)
+
+    def branch(self, at_round: int) -> "PreferenceSearch":
+        """A new search equal to this one before round `at_round`; this one is unchanged."""
+        other = PreferenceSearch.from_json(self.to_json())
+        other.undo(at_round)
+        return other
+
+    def _replay(self, rounds: list[Round], check: list[list[float]] | None = None) -> None:
+        for r, rnd in enumerate(rounds):
+            self.set_strength(rnd.strength)
+            self._tell(rnd.order)
+            if check is not None:
+                saved = torch.tensor(check[r], dtype=torch.float32)
+                if (saved - self._chosen[-1]).abs().max() > CHECK_TOLERANCE:
+                    raise ValueError(f"preference state does not replay: round {r} gives another latent "
+                                     f"(saved with another nevergrad/numpy version?)")
+
+    # -- our JSON format -----------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "format": FORMAT, "latent_dim": self.latent_dim, "k": self.k, "method": self.method,
+            "optimizer": self.optimizer, "strength": self.initial_strength, "seed": self.seed,
+            "start": None if self.start is None else self.start.tolist(),
+            "basis": None if self.basis is None else self.basis.tolist(),
+            "rounds": [{"order": list(r.order), "strength": r.strength} for r in self._rounds],
+            "chosen": [c.tolist() for c in self._chosen],
+        }
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict())
+
+    @classmethod
+    def from_json(cls, text: str | dict[str, Any]) -> "PreferenceSearch":
+        """Rebuild from `to_json()` output by replaying; any malformed field is a ValueError."""
+        try:
+            d = json.loads(text) if isinstance(text, (str, bytes)) else dict(text)
+        except json.JSONDecodeError as e:
+            raise ValueError(f"preference state is not JSON ({e})") from None
+        keys = {"format", "latent_dim", "k", "method", "optimizer", "strength", "seed", "start", "basis",
+                "rounds", "chosen"}
+        if not isinstance(d, dict) or d.get("format") != FORMAT or set(d) != keys:
+            raise ValueError(f"not a {FORMAT} state (expected exactly the keys {sorted(keys)})")
+        try:
+            search = cls(d["latent_dim"], k=d["k"], method=d["method"], strength=d["strength"], seed=d["seed"],
+                         start=d["start"], basis=d["basis"], optimizer=d["optimizer"])
+            rounds = [Round(tuple(int(i) for i in r["order"]), _check_strength(r["strength"])) for r in d["rounds"]]
+            if len(d["chosen"]) != len(rounds):
+                raise ValueError("one chosen latent per round expected")
+        except (TypeError, KeyError, AttributeError) as e:
+            raise ValueError(f"malformed preference state ({e})") from None
+        for r in rounds:
+            if len(r.order) == 1:
+                search._check_pick(r.order[0])
+            elif sorted(r.order) != list(range(search.k)):
+                raise ValueError(f"malformed preference state: bad ranking {list(r.order)}")
+        search._replay(rounds, check=d["chosen"])
+        return search
+
+    def _check_pick(self, index: int) -> None:
+        if not 0 <= index < self.k:
+            raise ValueError(f"malformed preference state: pick {index} outside [0, {self.k - 1}]")
+
+
+def _check_strength(strength: Any) -> float:
+    if isinstance(strength, bool) or not isinstance(strength, (int, float)) or not math.isfinite(strength) \
+            or not 0 < strength <= 10:
+        raise ValueError(f"strength must be a number in (0, 10], got {strength!r}")
+    return float(strength)
+
+
+def _vector(x: Any, d: int, what: str) -> torch.Tensor:
+    t = torch.as_tensor(x, dtype=torch.float32).detach().cpu().reshape(-1)
+    if t.numel() != d or not torch.isfinite(t).all():
+        raise ValueError(f"{what} must be {d} finite numbers, got shape {list(torch.as_tensor(x).shape)}")
+    return t.clone()
+
+
+def _basis(x: Any, d: int) -> torch.Tensor:
+    b = torch.as_tensor(x, dtype=torch.float32).detach().cpu()
+    if b.dim() != 2 or b.shape[1] != d or not 1 <= b.shape[0] <= d or not torch.isfinite(b).all():
+        raise ValueError(f"basis must be [m, {d}] finite numbers with 1 <= m <= {d}, got {list(b.shape)}")
+    return b.clone()
+
+
+__all__ = ["PreferenceSearch", "Round", "METHODS", "FORMAT"]

@@ -1,0 +1,195 @@
+"""Objective, gradient and nevergrad searches, registry, NaN safety and cancel, on tiny models."""
+import math
+import threading
+
+import pytest
+import torch
+
+from generators import PGAN, PGANConfig
+from optimizers import (SEARCHES, GradientSearch, NevergradSearch, Objective, ProgressEvent, SearchResult,
+                        Weights, make_search, pixel_distance)
+
+torch.set_num_threads(1)
+
+
+@pytest.fixture(scope="module")
+def model():
+    return PGAN.random(PGANConfig(latent_dim=8, depths=(8, 4)), seed=0)  # 8x8 grayscale
+
+
+@pytest.fixture(scope="module")
+def target(model):
+    return model.generate(model.sample_latents(1, seed=123))  # reachable: loss can go to ~0
+
+
+class NaNGenerator:
+    """A generator whose images are NaN wherever z[:, 0] > 0 (no discriminator)."""
+
+    latent_dim, resolution, channels = 4, 4, 1
+
+    def generate(self, z):
+        img = z.sum(dim=1).view(-1, 1, 1, 1).expand(-1, 1, 4, 4) * 0.1
+        return torch.where((z[:, 0] > 0).view(-1, 1, 1, 1), torch.full_like(img, math.nan), img)
+
+
+def test_objective_terms_match_reference_formula(model, target):
+    z = model.sample_latents(3, seed=1)
+    loss, terms = Objective(model, target)(z)
+    images = model.generate(z)
+    prior = ((z ** 2).mean(dim=1) - 1) ** 2
+    dist = ((images - target) ** 2).flatten(1).mean(dim=1)
+    realism = -torch.stack([model.realism(images[i:i + 1])[0] for i in range(3)])  # one image at a time
+    torch.testing.assert_close(terms["prior"], prior)
+    torch.testing.assert_close(terms["distance"], dist)
+    torch.testing.assert_close(terms["realism"], realism, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(loss, dist + prior + 0.03 * realism, atol=1e-5, rtol=1e-5)
+
+
+def test_objective_rows_are_independent_of_the_batch(model, target):
+    # the discriminator's minibatch-stddev must not couple restarts
+    z = model.sample_latents(4, seed=2)
+    objective = Objective(model, target)
+    together = objective(z)[0]
+    alone = torch.cat([objective(z[i:i + 1])[0] for i in range(4)])
+    torch.testing.assert_close(together, alone, atol=1e-5, rtol=1e-5)
+
+
+def test_objective_weights_and_gradients(model, target):
+    z = model.sample_latents(2, seed=3).requires_grad_(True)
+    objective = Objective(model, target, weights=Weights(distance=2.0, prior=0.0, realism=0.0))
+    loss, terms = objective(z)
+    assert "realism" not in terms  # weight 0: not computed
+    torch.testing.assert_close(loss, 2.0 * terms["distance"])
+    loss.sum().backward()
+    assert z.grad is not None and torch.isfinite(z.grad).all() and z.grad.abs().sum() > 0
+    with pytest.raises(ValueError, match="weight"):
+        Weights(prior=-1.0)
+    with pytest.raises(ValueError, match="target"):
+        Objective(model, torch.zeros(1, 3, 8, 8))
+
+
+def test_custom_distance_and_breakdown(model, target):
+    class Dist:
+        def __call__(self, images, t):
+            return pixel_distance(images, t) * 3
+
+        def terms(self, images, t):
+            return {"pixel": pixel_distance(images, t)}
+
+    objective = Objective(model, target, distance=Dist())
+    out = objective.breakdown(model.sample_latents(1, seed=4)[0])
+    assert set(out) == {"loss", "distance", "prior", "realism", "distance/pixel"}
+    assert out["distance"] == pytest.approx(3 * out["distance/pixel"], rel=1e-5)
+
+
+def test_gradient_search_improves_and_schedule_applies(model, target):
+    objective = Objective(model, target)
+    start_loss = float(objective(model.sample_latents(8, seed=0))[0].min())
+    search = make_search("gradient", objective, budget=60, seed=0, batch=8, lr=0.1, patience=1000)
+    events = list(search.iterate())
+    result = search.result()
+    assert isinstance(events[0], ProgressEvent) and len(events) == 60
+    assert isinstance(result, SearchResult) and result.steps == 60 and result.stopped == "budget"
+    assert result.loss < 0.5 * start_loss
+    assert result.latent.shape == (1, 8) and set(result.terms) == {"distance", "prior", "realism"}
+    assert [e.best_loss for e in events] == sorted([e.best_loss for e in events], reverse=True)
+    assert search.current_lr == pytest.approx(0.1 * 0.01, rel=1e-3)  # cosine reached its floor
+    loss = float(objective(result.latent)[0][0])
+    assert loss == pytest.approx(result.loss, rel=1e-4, abs=1e-6)
+
+
+def test_step_schedule_decays_and_restarts_from_best(model, target):
+    search = GradientSearch(Objective(model, target), budget=9, batch=4, lr=0.5, schedule="step", patience=100)
+    lrs = []
+    for _ in search.iterate():
+        lrs.append(search.current_lr)
+        if search.steps == 3:  # just after the first decay, every restart sits on its best
+            torch.testing.assert_close(search.z.detach(), search.restart_best_z)
+    assert lrs[0] == pytest.approx(0.5) and lrs[3] == pytest.approx(0.05) and lrs[-1] == pytest.approx(0.005)
+
+
+def test_gradient_start_prune_and_plateau(model, target):
+    objective = Objective(model, target)
+    start = model.sample_latents(1, seed=123)[0]  # the target's own latent
+    search = GradientSearch(objective, budget=400, batch=8, start=start, prune_at=(0.1, 0.2), patience=20)
+    torch.testing.assert_close(search.ask()[0], start)
+    result = search.run()
+    assert len(search.z) == 2  # 8 -> 4 -> 2 restarts
+    assert result.stopped == "plateau" and result.steps < 400
+    assert result.terms["distance"] < 1e-3
+
+
+def test_deterministic_for_a_seed(model, target):
+    objective = Objective(model, target)
+    for name in ("gradient", "DiscreteOnePlusOne"):
+        a = make_search(name, objective, budget=16, seed=7, batch=4).run()
+        b = make_search(name, objective, budget=16, seed=7, batch=4).run()
+        assert a.loss == b.loss and torch.equal(a.latent, b.latent)
+
+
+@pytest.mark.parametrize("name", ["CMA", "NGOpt", "DiscreteOnePlusOne", "RandomSearch"])
+def test_nevergrad_by_name(model, target, name):
+    objective = Objective(model, target, weights=Weights(realism=0.0))
+    search = make_search(name, objective, budget=24, seed=0, batch=8)
+    assert isinstance(search, NevergradSearch) and search.name == name
+    result = search.run()
+    assert result.steps == 24 and math.isfinite(result.loss)
+    assert result.loss == pytest.approx(float(objective(result.latent)[0][0]), rel=1e-4)
+
+
+def test_nevergrad_suggested_start_is_evaluated(model, target):
+    objective = Objective(model, target, weights=Weights(realism=0.0))
+    start = model.sample_latents(1, seed=123)
+    search = make_search("OnePlusOne", objective, budget=4, batch=2, start=start)
+    torch.testing.assert_close(search.ask()[0], start[0])
+
+
+def test_bad_names_and_budgets_are_clear_errors(model, target):
+    objective = Objective(model, target)
+    with pytest.raises(ValueError, match="did you mean CMA"):
+        make_search("cma", objective, budget=10)
+    with pytest.raises(ValueError, match="did you mean gradient"):
+        make_search("gradiant", objective, budget=10)
+    with pytest.raises(ValueError, match="unknown search method"):
+        SEARCHES["no-such-thing"]
+    for bad in (0, -3, 2.5, None, True):
+        with pytest.raises(ValueError, match="budget"):
+            make_search("gradient", objective, budget=bad)
+    with pytest.raises(ValueError, match="batch"):
+        make_search("CMA", objective, budget=10, batch=0)
+    assert "gradient" in SEARCHES and "CMA" in SEARCHES and "cma" not in SEARCHES
+
+
+@pytest.mark.parametrize("name", ["gradient", "CMA", "OnePlusOne"])
+def test_nan_losses_never_crash_or_become_best(name):
+    objective = Objective(NaNGenerator(), torch.zeros(1, 1, 4, 4))
+    result = make_search(name, objective, budget=30, seed=0, batch=6).run()
+    assert math.isfinite(result.loss) and torch.isfinite(result.latent).all()
+    assert result.latent[0, 0] <= 0  # only finite (z[0] <= 0) latents can be best
+
+
+def test_all_nan_returns_a_latent_with_infinite_loss():
+    class AllNaN(NaNGenerator):
+        def generate(self, z):
+            return torch.full((len(z), 1, 4, 4), math.nan) + 0 * z.sum()
+
+    result = make_search("gradient", Objective(AllNaN(), torch.zeros(1, 1, 4, 4)), budget=5, batch=3).run()
+    assert result.loss == math.inf and result.latent.shape == (1, 4) and torch.isfinite(result.latent).all()
+
+
+def test_cancel_returns_best_so_far(model, target):
+    objective = Objective(model, target)
+    result = make_search("gradient", objective, budget=1000, batch=4).run(should_stop=lambda e: e.step >= 3)
+    assert result.stopped == "cancelled" and result.steps == 3 and math.isfinite(result.loss)
+
+    search = make_search("CMA", objective, budget=10_000, batch=4)
+    seen = []
+
+    def cancel_soon(event):
+        seen.append(event)
+        if len(seen) == 2:
+            threading.Thread(target=search.cancel).start()
+
+    result = search.run(callback=cancel_soon)
+    assert result.stopped == "cancelled" and result.steps < 10_000
+    assert result.loss == min(e.best_loss for e in seen)

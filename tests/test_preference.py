@@ -1,0 +1,146 @@
+"""PreferenceSearch: rounds, picks and rankings, undo/branch, strength, basis, JSON state, speed."""
+import json
+import time
+
+import pytest
+import torch
+
+from optimizers import PreferenceSearch
+
+
+def nearest(candidates: torch.Tensor, target: torch.Tensor) -> int:
+    return int(((candidates - target) ** 2).sum(dim=1).argmin())
+
+
+def play(search: PreferenceSearch, target: torch.Tensor, rounds: int) -> None:
+    for _ in range(rounds):
+        search.tell_pick(nearest(search.ask(), target))
+
+
+def test_rounds_and_picks():
+    search = PreferenceSearch(16, k=9, seed=0)
+    first = search.ask()
+    assert first.shape == (9, 16)
+    torch.testing.assert_close(search.ask(), first)  # the same until told
+    search.tell_pick(4)
+    assert search.rounds == 1
+    torch.testing.assert_close(search.best(), first[4])
+    torch.testing.assert_close(search.shown(0), first)
+    second = search.ask()
+    assert not torch.equal(second, first)
+    search.tell_pick(2)
+    torch.testing.assert_close(search.best(), second[2])
+
+
+def test_simulated_user_gets_closer():
+    torch.manual_seed(0)
+    target = torch.randn(8)
+    for method in ("pick", "rank"):
+        search = PreferenceSearch(8, k=9, method=method, seed=1)
+        start = float(((search.ask() - target) ** 2).sum(dim=1).min())
+        for _ in range(25):
+            cands = search.ask()
+            order = torch.argsort(((cands - target) ** 2).sum(dim=1)).tolist()
+            search.tell_pick(order[0]) if method == "pick" else search.tell_ranking(order)
+        assert float(((search.best() - target) ** 2).sum()) < 0.5 * start, method
+
+
+def test_bad_feedback_is_a_clear_error():
+    search = PreferenceSearch(4, k=4)
+    for bad in (-1, 4, 1.5, True):
+        with pytest.raises(ValueError, match="pick"):
+            search.tell_pick(bad)
+    with pytest.raises(ValueError, match="ranking"):
+        search.tell_ranking([0, 1, 1, 2])
+    with pytest.raises(ValueError, match="method"):
+        PreferenceSearch(4, method="vote")
+    with pytest.raises(ValueError, match="strength"):
+        PreferenceSearch(4, strength=0)
+    with pytest.raises(ValueError, match="did you mean"):
+        PreferenceSearch(4, optimizer="DiscreteOnePlusOn")
+    assert search.rounds == 0
+
+
+def test_warm_start_and_strength():
+    start = torch.linspace(-1, 1, 32)
+    search = PreferenceSearch(32, k=9, start=start, strength=1.0, seed=3)
+    torch.testing.assert_close(search.best(), start)
+    spread = (search.ask() - start).norm(dim=1).max()
+    search.set_strength(0.25)
+    small = (search.ask() - start).norm(dim=1).max()
+    assert small == pytest.approx(0.25 * float(spread), rel=1e-5)  # the same steps, scaled
+    search.tell_pick(0)
+    chosen = search.best()
+    search.set_strength(2.0)  # re-anchors at the current choice, which stays the best
+    torch.testing.assert_close(search.best(), chosen)
+    assert search.history[0].strength == 0.25
+
+
+def test_basis_restricts_moves():
+    basis = torch.zeros(2, 16)
+    basis[0, 0], basis[1, 5] = 1.0, 1.0
+    start = torch.randn(16)
+    search = PreferenceSearch(16, k=4, start=start, basis=basis, seed=0)
+    for _ in range(3):
+        moved = (search.ask() - start).abs().sum(dim=0)
+        assert set(torch.nonzero(moved).flatten().tolist()) <= {0, 5}
+        search.tell_pick(1)
+    with pytest.raises(ValueError, match="basis"):
+        PreferenceSearch(16, basis=torch.zeros(2, 15))
+
+
+def test_undo_and_branch_replay_exactly():
+    search = PreferenceSearch(16, k=4, method="rank", seed=5)
+    seen = []
+    for r in range(6):
+        seen.append(search.ask())
+        search.tell_ranking([(r + i) % 4 for i in range(4)])
+    branch = search.branch(3)
+    assert branch.rounds == 3 and search.rounds == 6
+    torch.testing.assert_close(branch.ask(), seen[3])
+    search.undo(2)
+    assert search.rounds == 2
+    torch.testing.assert_close(search.ask(), seen[2])
+    search.tell_pick(0)  # a different choice: a new branch from round 2
+    assert search.rounds == 3
+    with pytest.raises(ValueError, match="undo"):
+        search.undo(7)
+
+
+def test_json_roundtrip_and_refuses_tampering():
+    search = PreferenceSearch(16, k=9, seed=2, start=torch.zeros(16), strength=0.7)
+    target = torch.randn(16)
+    play(search, target, 4)
+    search.set_strength(0.3)
+    play(search, target, 3)
+    text = search.to_json()
+    again = PreferenceSearch.from_json(text)
+    assert again.rounds == 7
+    torch.testing.assert_close(again.best(), search.best())
+    torch.testing.assert_close(again.ask(), search.ask())
+
+    state = json.loads(text)
+    state["chosen"][2][0] += 1.0
+    with pytest.raises(ValueError, match="does not replay"):
+        PreferenceSearch.from_json(json.dumps(state))
+    for broken in ("not json", json.dumps({"format": "pickle"}), json.dumps({**json.loads(text), "extra": 1})):
+        with pytest.raises(ValueError):
+            PreferenceSearch.from_json(broken)
+    state = json.loads(text)
+    state["rounds"][0]["order"] = [12]
+    with pytest.raises(ValueError, match="pick"):
+        PreferenceSearch.from_json(json.dumps(state))
+
+
+def test_ask_is_fast_at_d64():
+    for method in ("pick", "rank"):
+        search = PreferenceSearch(64, k=9, method=method, seed=0, start=torch.zeros(64))
+        target = torch.randn(64)
+        play(search, target, 3)
+        times = []
+        for _ in range(5):
+            t0 = time.perf_counter()
+            cands = search.ask()
+            times.append(time.perf_counter() - t0)
+            search.tell_pick(nearest(cands, target))
+        assert sorted(times)[2] < 0.010, (method, times)  # the median, robust to a busy machine
