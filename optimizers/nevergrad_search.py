@@ -29,7 +29,8 @@ def suggest(name: str, names: list[str]) -> str:
     """' (did you mean X, Y?)' for a typo, or ''."""
     lower = {n.lower(): n for n in names}
     close = [lower[name.lower()]] if name.lower() in lower else []
-    close += [n for n in difflib.get_close_matches(name, names, n=3, cutoff=0.6) if n not in close]
+    close += [lower[n] for n in difflib.get_close_matches(name.lower(), list(lower), n=3, cutoff=0.6)
+              if lower[n] not in close]
     return f" (did you mean {', '.join(close[:3])}?)" if close else ""
 
 

@@ -1,0 +1,124 @@
+"""`inspire`: the generation closest to an image (inspirational generation), as a PNG + JSON report."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from optimizers import Objective, Weights, make_search
+from optimizers.inspire import default_budget
+from optimizers.inversion import guess, load_inversion, shipped_inversion
+from studio.catalog import Catalog
+from studio.imageio import load_image, save_png, to_pil
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("inspire", help="search the latent space for the generation closest to an image")
+    p.add_argument("--model", help="catalog id or model file (default: catalog default)")
+    p.add_argument("--image", required=True, help="the inspirational image (any size; centre-cropped)")
+    p.add_argument("--method", default="gradient", help="gradient, or any nevergrad optimizer name (e.g. CMA, NGOpt)")
+    p.add_argument("--budget", type=int, help="gradient steps, or evaluations for nevergrad (default 300 / 2000)")
+    p.add_argument("--batch", type=int, help="restarts per step (gradient) or latents per ask (nevergrad); default 16")
+    p.add_argument("--distance", help="encoder distance terms, e.g. pixel=1,faces64-vicreg=0.5 (normalised terms); "
+                                      "default: the reference's raw pixel MSE")
+    p.add_argument("--weights", default="", help="objective weights, e.g. distance=1,prior=1,realism=0.03")
+    p.add_argument("--start", default="auto", help="auto (the model's shipped inversion encoder, if any), none, "
+                                                   "or an inversion encoder .safetensors")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--out", required=True, help="RESULT.png (carries the latent in its metadata)")
+    p.add_argument("--json", help="REPORT.json: loss, every term, steps, wall seconds, latent")
+    p.add_argument("--quiet", action="store_true", help="no progress lines")
+    p.set_defaults(func=run)
+
+
+def parse_weights(text: str, what: str) -> dict[str, float]:
+    """'a=1,b=0.5' -> {'a': 1.0, 'b': 0.5}; anything else is a one-line ValueError."""
+    out: dict[str, float] = {}
+    for part in filter(None, (s.strip() for s in (text or "").split(","))):
+        name, eq, value = part.partition("=")
+        try:
+            if not eq or not name:
+                raise ValueError
+            out[name.strip()] = float(value)
+        except ValueError:
+            raise ValueError(f"bad {what} {text!r}: use name=number pairs like pixel=1,irmae=0.5") from None
+    return out
+
+
+def make_weights(text: str) -> Weights:
+    given = parse_weights(text, "--weights")
+    unknown = sorted(set(given) - {"distance", "prior", "realism"})
+    if unknown:
+        raise ValueError(f"unknown --weights term(s) {unknown}; the terms are distance, prior, realism")
+    return Weights(**given)
+
+
+def make_distance(text: str | None, device: str):
+    if not text:
+        return None
+    from encoders import Distance
+    return Distance(parse_weights(text, "--distance")).to(device)
+
+
+def start_latent(spec: str, model_id: str, target: torch.Tensor, model: Any) -> tuple[torch.Tensor | None, str]:
+    if spec == "none":
+        return None, "none"
+    path = shipped_inversion(Path(model_id).stem) if spec == "auto" else Path(spec)
+    if path is None:
+        return None, "none (no shipped inversion encoder)"
+    if not path.is_file():
+        raise ValueError(f"--start {spec}: no such inversion encoder file")
+    encoder = load_inversion(path, device=model.device)
+    if encoder.config.latent_dim != model.latent_dim or encoder.config.resolution != model.resolution:
+        raise ValueError(f"{path}: inversion encoder is for another generator shape")
+    return guess(encoder, target), f"inversion:{path.name}"
+
+
+def run(args: argparse.Namespace) -> int:
+    out = Path(args.out)
+    if out.suffix.lower() != ".png":
+        raise ValueError(f"--out must be a .png file, got {out.name!r}")
+    catalog = Catalog()
+    model_id = args.model or catalog.default_generator()
+    model = catalog.generator(model_id, device=args.device)
+    target = load_image(args.image, channels=model.channels, size=model.resolution)  # [1, C, R, R]
+    weights = make_weights(args.weights)
+    objective = Objective(model, target, distance=make_distance(args.distance, args.device), weights=weights)
+    start, start_note = start_latent(args.start, model_id, target, model)
+    budget = args.budget if args.budget is not None else default_budget(args.method)
+    search = make_search(args.method, objective, budget=budget, seed=args.seed, batch=args.batch, start=start)
+    every = max(1, budget // 10)
+
+    def report(event) -> None:
+        if not args.quiet and (event.step // every != (event.step - 1) // every or event.step >= budget):
+            print(f"{search.unit} {event.step}/{budget}  best loss {event.best_loss:.5f}  {event.seconds:.1f}s",
+                  file=sys.stderr)
+
+    try:
+        result = search.run(callback=report)
+    except KeyboardInterrupt:
+        result = search.cancel()
+        print("interrupted: keeping the best so far", file=sys.stderr)
+    terms = objective.breakdown(result.latent)
+    image = model.generate(result.latent)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    latent = [float(v) for v in result.latent[0]]
+    save_png(to_pil(image), out, {"model": model_id, "latent": latent, "method": args.method, "loss": result.loss})
+    report_data = {
+        "model": model_id, "image": str(args.image), "method": args.method, "budget": budget, "seed": args.seed,
+        "unit": search.unit, "start": start_note, "distance": args.distance or "pixel-mse",
+        "weights": {"distance": weights.distance, "prior": weights.prior, "realism": weights.realism},
+        "loss": result.loss, "terms": {k: v for k, v in terms.items() if k != "loss"}, "steps": result.steps,
+        "seconds": round(result.seconds, 3), "stopped": result.stopped, "latent": latent,
+    }
+    if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps(report_data, indent=2) + "\n")
+    print(f"wrote {out}: loss {result.loss:.5f} after {result.steps} {search.unit} in {result.seconds:.1f}s "
+          f"({result.stopped})")
+    return 0
