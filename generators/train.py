@@ -1,0 +1,383 @@
+"""Progressive-GAN training (Karras et al. 2018), resumable, single process or DDP.
+
+Losses as in the paper and pytorch_GAN_zoo: WGAN-GP (lambda 10) with drift epsilon * D(real)^2,
+Adam(betas 0, 0.99), an exponential moving average of the generator (decay 0.999 per step) and
+real images faded between scales like the generator. Differences that make it fast, none of
+which changes the mathematics of a step:
+
+- the discriminator sees real and fake images in one batch (minibatch-stddev groups of 4 never
+  straddle the halves, because batch sizes are multiples of 4);
+- per-scale batch sizes (large at low resolution, where a step is mostly Python overhead);
+- no host synchronisation per step (losses are read every `log_every` steps), fused Adam and a
+  foreach EMA update.
+Optional deviation: `gp_every = k > 1` applies the penalty every k-th D step with weight
+lambda * k ("lazy regularisation", StyleGAN2); off by default.
+
+The loop reads an object with ``batch(n) -> [n, C, R, R]`` in [-1, 1] and ``state_dict`` /
+``load_state_dict`` (see `studio.data`); with those, stopping and resuming continues exactly:
+networks, optimizers, EMA, alpha, data position and random state are in the checkpoint.
+"""
+from __future__ import annotations
+
+import copy
+import json
+import os
+import signal
+import threading
+import time
+from pathlib import Path
+from typing import Any, Callable, Iterator, Protocol
+
+import torch
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from .model import PGAN
+from .pgan import Discriminator, Generator, grown
+from .train_config import Phase, TrainConfig
+
+CHECKPOINT = "checkpoint.pt"
+
+
+class BatchStream(Protocol):
+    def batch(self, n: int) -> torch.Tensor: ...  # [n, C, R, R] float in [-1, 1]
+    def state_dict(self) -> dict: ...
+    def load_state_dict(self, state: dict) -> None: ...
+
+
+class IterableStream:
+    """Adapts a plain iterable of batches; resuming restarts the iterable (not exact)."""
+
+    def __init__(self, batches: Callable[[], Iterator[torch.Tensor]]):
+        self._make, self._it, self._buf = batches, batches(), None
+
+    def batch(self, n: int) -> torch.Tensor:
+        parts, have = [], 0
+        while have < n:
+            if self._buf is None:
+                try:
+                    self._buf = next(self._it)
+                except StopIteration:
+                    self._it = self._make()
+                    continue
+            take = self._buf[:n - have]
+            self._buf = self._buf[n - have:] if len(self._buf) > n - have else None
+            parts.append(take)
+            have += len(take)
+        return torch.cat(parts)
+
+    def state_dict(self) -> dict:
+        return {}
+
+    def load_state_dict(self, state: dict) -> None:
+        pass
+
+
+def _adam(params, config: TrainConfig) -> torch.optim.Adam:
+    try:
+        return torch.optim.Adam(params, lr=config.lr, betas=config.betas, fused=True)
+    except (RuntimeError, TypeError):
+        return torch.optim.Adam(params, lr=config.lr, betas=config.betas, foreach=True)
+
+
+def _fake_rgb_layers_frozen(net: torch.nn.Module, layers: torch.nn.ModuleList, keep: set[int]) -> None:
+    """Only the RGB layers in `keep` train (the others are not on the forward path)."""
+    for i, layer in enumerate(layers):
+        layer.requires_grad_(i in keep)
+
+
+class Trainer:
+    """One training run. `run()` trains to the end of the schedule (or a stop), checkpointing."""
+
+    def __init__(self, config: TrainConfig, stream: BatchStream, *, out_dir: str | Path | None = None,
+                 device: str | torch.device = "cpu", rank: int = 0, world_size: int = 1,
+                 progress: bool = True, log_every: int = 50, channels_last: bool = False,
+                 on_phase_end: Callable[["Trainer", Phase, torch.Tensor], None] | None = None):
+        self.config, self.stream, self.device = config, stream, torch.device(device)
+        self.out_dir = Path(out_dir) if out_dir else None
+        self.rank, self.world_size = rank, world_size
+        self.distributed = world_size > 1
+        self.progress, self.log_every, self.on_phase_end = progress, log_every, on_phase_end
+        self.channels_last = channels_last  # NHWC convolutions: faster at high resolution on CPU
+        self.phases = config.phases()
+        for ph in self.phases:
+            if ph.batch_size % (4 * world_size):
+                raise ValueError(f"batch {ph.batch_size} must split into multiples of 4 over {world_size} ranks")
+        # visible progress state
+        self.phase_index, self.img_in_phase, self.step, self.images_seen, self.elapsed = 0, 0, 0, 0, 0.0
+        self.gen = torch.Generator(self.device).manual_seed(config.seed * 1000 + rank)
+        self.sample_z = torch.randn(config.n_samples, config.model.latent_dim,
+                                    generator=torch.Generator().manual_seed(config.sample_seed))
+        self._stop = threading.Event()
+        self._build(self.phases[0].scale, old=None)
+        self._enter_phase()
+
+    # -- networks --------------------------------------------------------------------------
+
+    @property
+    def phase(self) -> Phase:
+        return self.phases[min(self.phase_index, len(self.phases) - 1)]
+
+    @property
+    def alpha(self) -> float:
+        """Fade-in weight of the lower scale: 1 -> 0 linearly over a fade phase, else 0."""
+        ph = self.phase
+        return 1.0 - self.img_in_phase / ph.images if ph.kind == "fade" and self.phase_index < len(self.phases) else 0.0
+
+    @property
+    def done(self) -> bool:
+        return self.phase_index >= len(self.phases)
+
+    def _build(self, scale: int, old: tuple[Generator, Discriminator, Generator] | None) -> None:
+        """Networks for `scale`; with `old`, carry over the lower scales' weights (growing)."""
+        cfg = grown(self.config.model, self.config.model.depths[:scale + 1], 0.0)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(self.config.seed * 100 + scale)
+            g, d = Generator(cfg), Discriminator(cfg)
+        ema = copy.deepcopy(g)
+        if old is not None:
+            for new, prev in zip((g, d, ema), old):
+                missing, unexpected = new.load_state_dict(prev.state_dict(), strict=False)
+                if unexpected or not all(k.startswith(("scales.", "to_rgb.", "from_rgb.")) for k in missing):
+                    raise RuntimeError(f"growing to scale {scale}: unexpected weights {unexpected}, {missing}")
+        fmt = torch.channels_last if self.channels_last else torch.contiguous_format
+        self.g, self.d, self.g_ema = (m.to(self.device, memory_format=fmt) for m in (g, d, ema))
+        self.g_ema.requires_grad_(False)
+        self.opt_g, self.opt_d = _adam(self.g.parameters(), self.config), _adam(self.d.parameters(), self.config)
+        self.scale = scale
+
+    def _enter_phase(self) -> None:
+        """Freeze RGB layers that are off the forward path, set alpha, (re)wrap for DDP."""
+        if self.done:
+            return
+        ph = self.phase
+        if ph.scale != self.scale:
+            self._build(ph.scale, old=(self.g, self.d, self.g_ema))
+        keep = {ph.scale, ph.scale - 1} if ph.kind == "fade" else {ph.scale}
+        _fake_rgb_layers_frozen(self.g, self.g.to_rgb, keep)
+        _fake_rgb_layers_frozen(self.d, self.d.from_rgb, keep)
+        self._g_params = [p for p in self.g.parameters()]
+        self._ema_params = [p for p in self.g_ema.parameters()]
+        self._d_trainable = [p for p in self.d.parameters() if p.requires_grad]
+        self._set_alpha()
+        if self.distributed:
+            from torch.nn.parallel import DistributedDataParallel as DDP
+            self.g_step_net = DDP(self.g)
+            self.d_step_net = DDP(self.d)
+        else:
+            self.g_step_net, self.d_step_net = self.g, self.d
+
+    def _set_alpha(self) -> None:
+        a = self.alpha
+        self.g.alpha = self.d.alpha = self.g_ema.alpha = a
+
+    # -- one step --------------------------------------------------------------------------
+
+    def _real_batch(self, n: int) -> torch.Tensor:
+        """[n, C, r, r] real images at the current scale, faded like the generator."""
+        x = self.stream.batch(n).to(self.device, non_blocking=True)
+        if self.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        factor = x.shape[-1] // self.phase.resolution
+        if factor > 1:
+            x = F.avg_pool2d(x, factor)
+        a = self.alpha
+        if a > 0:
+            low = F.interpolate(F.avg_pool2d(x, 2), scale_factor=2, mode="nearest")
+            x = torch.lerp(x, low, a)
+        return x
+
+    def train_step(self) -> dict[str, torch.Tensor]:
+        """One discriminator and one generator update on this rank's share of a batch."""
+        cfg, n = self.config, self.phase.batch_size // self.world_size
+        self._set_alpha()
+        real = self._real_batch(n)
+        # discriminator: real and fake in one batch, then the gradient penalty
+        z = torch.randn(n, cfg.model.latent_dim, generator=self.gen, device=self.device)
+        with torch.no_grad():
+            fake = self.g(z)
+        out = self.d_step_net(torch.cat([real, fake]))[:, 0]
+        d_real, d_fake = out[:n], out[n:]
+        loss_d = d_fake.mean() - d_real.mean() + cfg.drift * d_real.square().mean()
+        stats = {"d_real": d_real.detach().mean(), "d_fake": d_fake.detach().mean()}
+        if self.step % cfg.gp_every == 0:
+            eps = torch.rand(n, 1, 1, 1, generator=self.gen, device=self.device)
+            mix = torch.lerp(fake, real, eps).requires_grad_(True)
+            (grad,) = torch.autograd.grad(self.d_step_net(mix)[:, 0].sum(), mix, create_graph=True)
+            gp = (grad.flatten(1).norm(dim=1) - 1.0).square().mean()
+            loss_d = loss_d + cfg.gp_lambda * cfg.gp_every * gp
+            stats["gp"] = gp.detach()
+        self.opt_d.zero_grad(set_to_none=True)
+        loss_d.backward()
+        self.opt_d.step()
+        # generator, through a frozen discriminator
+        for p in self._d_trainable:
+            p.requires_grad_(False)
+        z = torch.randn(n, cfg.model.latent_dim, generator=self.gen, device=self.device)
+        loss_g = -self.d(self.g_step_net(z))[:, 0].mean()
+        self.opt_g.zero_grad(set_to_none=True)
+        loss_g.backward()
+        self.opt_g.step()
+        for p in self._d_trainable:
+            p.requires_grad_(True)
+        with torch.no_grad():
+            torch._foreach_lerp_(self._ema_params, self._g_params, 1.0 - cfg.ema_decay)
+        stats.update(loss_d=loss_d.detach(), loss_g=loss_g.detach())
+        self.step += 1
+        self.img_in_phase += self.phase.batch_size
+        self.images_seen += self.phase.batch_size
+        return stats
+
+    # -- the loop ----------------------------------------------------------------------------
+
+    def run(self, *, max_steps: int | None = None, checkpoint_every_s: float = 300.0) -> None:
+        """Train until the schedule ends, `max_steps` more steps, or SIGINT/SIGTERM (then save)."""
+        main = self.rank == 0
+        restore = self._install_signal_handlers()
+        bar = tqdm(total=self.config.total_images, initial=self.images_seen, unit="img", unit_scale=True,
+                   disable=not (self.progress and main), mininterval=1.0 if os.isatty(2) else 30.0,
+                   dynamic_ncols=True, smoothing=0.05)
+        log = (self.out_dir / "log.jsonl").open("a") if self.out_dir and main else None
+        last_ckpt, t0, steps = time.monotonic(), time.monotonic(), 0
+        try:
+            while not self.done and (max_steps is None or steps < max_steps):
+                if self.distributed:
+                    stop = torch.tensor([float(self._stop.is_set())], device=self.device)
+                    torch.distributed.all_reduce(stop)
+                    if stop.item() > 0:
+                        break
+                elif self._stop.is_set():
+                    break
+                stats = self.train_step()
+                steps += 1
+                bar.update(self.phase.batch_size)
+                if self.step % self.log_every == 0:
+                    row = {k: round(float(v), 4) for k, v in stats.items()}
+                    row.update(step=self.step, images=self.images_seen, res=self.phase.resolution,
+                               alpha=round(self.alpha, 4), elapsed=round(self.elapsed + time.monotonic() - t0, 1))
+                    bar.set_postfix(res=row["res"], alpha=f"{row['alpha']:.2f}", d=row["loss_d"], g=row["loss_g"])
+                    if log:
+                        log.write(json.dumps(row) + "\n")
+                        log.flush()
+                if self.img_in_phase >= self.phase.images:
+                    finished = self.phase
+                    self.phase_index += 1
+                    self.img_in_phase = 0
+                    if main and self.on_phase_end:
+                        self.on_phase_end(self, finished, self.samples())
+                    self._enter_phase()
+                    self.elapsed += time.monotonic() - t0
+                    t0 = time.monotonic()
+                    if main and self.out_dir:
+                        self.save_checkpoint()
+                    last_ckpt = time.monotonic()
+                elif main and self.out_dir and time.monotonic() - last_ckpt > checkpoint_every_s:
+                    self.elapsed += time.monotonic() - t0
+                    t0 = time.monotonic()
+                    self.save_checkpoint()
+                    last_ckpt = time.monotonic()
+        finally:
+            self.elapsed += time.monotonic() - t0
+            bar.close()
+            if log:
+                log.close()
+            restore()
+        if main and self.out_dir:
+            self.save_checkpoint()
+
+    def _install_signal_handlers(self) -> Callable[[], None]:
+        if threading.current_thread() is not threading.main_thread():
+            return lambda: None
+        previous = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+        for s in previous:
+            signal.signal(s, lambda *_: self._stop.set())
+
+        def restore() -> None:
+            for s, h in previous.items():
+                signal.signal(s, h)
+        return restore
+
+    def request_stop(self) -> None:
+        self._stop.set()
+
+    # -- outputs ---------------------------------------------------------------------------
+
+    def samples(self) -> torch.Tensor:
+        """The EMA generator on fixed latents [n_samples, C, r, r] at the current scale."""
+        with torch.no_grad():
+            return self.g_ema(self.sample_z.to(self.device)).cpu()
+
+    def model(self, *, info: dict[str, Any] | None = None) -> PGAN:
+        """The fully grown result: EMA generator and discriminator (only when training is done)."""
+        if not self.done:
+            raise RuntimeError(f"training is not finished (phase {self.phase_index + 1} of {len(self.phases)})")
+        cfg = self.config.model
+        g, d = Generator(cfg), Discriminator(cfg)
+        g.load_state_dict(self.g_ema.state_dict())
+        d.load_state_dict(self.d.state_dict())
+        meta = {"training": {"images": self.images_seen, "steps": self.step, "seconds": round(self.elapsed),
+                             "config": self.config.to_dict()}}
+        return PGAN(cfg, g, d, info={**meta, **(info or {})})
+
+    # -- checkpoints -------------------------------------------------------------------------
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"train_config": self.config.to_dict(), "phase_index": self.phase_index,
+                "img_in_phase": self.img_in_phase, "step": self.step, "images_seen": self.images_seen,
+                "elapsed": self.elapsed, "scale": self.scale, "g": self.g.state_dict(), "d": self.d.state_dict(),
+                "g_ema": self.g_ema.state_dict(), "opt_g": self.opt_g.state_dict(),
+                "opt_d": self.opt_d.state_dict(), "stream": self.stream.state_dict(),
+                "gen": self.gen.get_state(), "torch_rng": torch.get_rng_state()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        saved = TrainConfig.from_dict(state["train_config"])
+        if saved != self.config:
+            raise ValueError("the checkpoint was made with another training config; "
+                             "resume with the same settings (or start a new --out)")
+        self.phase_index, self.img_in_phase = int(state["phase_index"]), int(state["img_in_phase"])
+        self.step, self.images_seen, self.elapsed = int(state["step"]), int(state["images_seen"]), float(state["elapsed"])
+        self._build(int(state["scale"]), old=None)
+        self.g.load_state_dict(state["g"])
+        self.d.load_state_dict(state["d"])
+        self.g_ema.load_state_dict(state["g_ema"])
+        self.opt_g.load_state_dict(state["opt_g"])
+        self.opt_d.load_state_dict(state["opt_d"])
+        self.stream.load_state_dict(state["stream"])
+        self.gen.set_state(state["gen"])
+        torch.set_rng_state(state["torch_rng"])
+        self._enter_phase()
+
+    def save_checkpoint(self, path: str | Path | None = None) -> Path:
+        """Atomic write of everything needed to continue (default OUT_DIR/checkpoint.pt)."""
+        path = Path(path) if path else self.out_dir / CHECKPOINT
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        torch.save(self.state_dict(), tmp)
+        os.replace(tmp, path)
+        return path
+
+    def load_checkpoint(self, path: str | Path | None = None) -> None:
+        path = Path(path) if path else self.out_dir / CHECKPOINT
+        if not path.is_file():
+            raise FileNotFoundError(f"{path}: no checkpoint to resume from")
+        self.load_state_dict(torch.load(path, map_location=self.device, weights_only=True))
+
+
+def measure_speed(config: TrainConfig, stream: BatchStream, *, steps: int = 6, warmup: int = 2,
+                  device: str = "cpu", **trainer_args: Any) -> list[float]:
+    """Training images/s per scale (fade phases, the costlier kind), on a throwaway trainer."""
+    speeds = []
+    for s in range(len(config.model.depths)):
+        t = Trainer(config, stream, device=device, progress=False, **trainer_args)
+        t.phase_index = next(i for i, ph in enumerate(t.phases) if ph.scale == s)
+        t._enter_phase()
+        for i in range(warmup + steps):
+            if i == warmup:
+                start = time.perf_counter()
+            t.train_step()
+            t.img_in_phase = min(t.img_in_phase, t.phase.images // 2)  # stay mid-fade
+        speeds.append(steps * t.phase.batch_size / (time.perf_counter() - start))
+    return speeds
+
+
+__all__ = ["Trainer", "BatchStream", "IterableStream", "measure_speed", "CHECKPOINT"]

@@ -1,0 +1,124 @@
+"""What a progressive-GAN training run does: the config and its schedule of phases.
+
+A run grows the networks one scale at a time (4x4, 8x8, ...). Scale 0 has one *stable* phase;
+every later scale has a *fade* phase (alpha, the weight of the lower-resolution path, falls
+linearly from 1 to 0) followed by a *stable* phase (alpha = 0). Phase lengths are counted in
+images, so a schedule is exact and resumable; `plan_for_minutes` turns a wall-clock budget into
+image counts from measured throughput.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, fields, replace
+from typing import Any
+
+from .pgan import PGANConfig
+
+
+@dataclass(frozen=True)
+class Phase:
+    scale: int  # 0 = 4x4
+    kind: str  # "fade" | "stable"
+    images: int
+    batch_size: int
+
+    @property
+    def resolution(self) -> int:
+        return 4 * 2 ** self.scale
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """A training run. Per-scale tuples have one entry per scale of `model.depths`."""
+
+    model: PGANConfig
+    batch_sizes: tuple[int, ...]  # global batch per scale (split over DDP ranks)
+    fade_images: tuple[int, ...]  # fade-in images per scale; entry 0 must be 0
+    stable_images: tuple[int, ...]
+    lr: float = 1e-3
+    betas: tuple[float, float] = (0.0, 0.99)
+    gp_lambda: float = 10.0  # WGAN-GP
+    gp_every: int = 1  # > 1: lazy penalty every k D steps with weight lambda * k (a deviation)
+    drift: float = 0.001  # epsilon * D(real)^2
+    ema_decay: float = 0.999  # per step, as in pytorch_GAN_zoo
+    seed: int = 0
+    sample_seed: int = 1234  # fixed latents of the per-phase sample grids
+    n_samples: int = 36
+
+    def __post_init__(self) -> None:
+        n = len(self.model.depths)
+        for name in ("batch_sizes", "fade_images", "stable_images"):
+            value = tuple(int(v) for v in getattr(self, name))
+            object.__setattr__(self, name, value)
+            if len(value) != n:
+                raise ValueError(f"{name} needs one entry per scale ({n}), got {len(value)}")
+        object.__setattr__(self, "betas", tuple(float(b) for b in self.betas))
+        if min(self.batch_sizes) < 4 or any(b % 4 for b in self.batch_sizes):
+            # minibatch-stddev groups of 4 must not straddle the real/fake halves of a D batch
+            raise ValueError(f"batch sizes must be multiples of 4, got {self.batch_sizes}")
+        if self.fade_images[0] != 0:
+            raise ValueError("the first scale has nothing to fade from: fade_images[0] must be 0")
+        if min(self.fade_images + self.stable_images) < 0 or self.stable_images[-1] < 1:
+            raise ValueError("image counts must be >= 0 and the last stable phase > 0")
+        if self.gp_every < 1:
+            raise ValueError(f"gp_every must be >= 1, got {self.gp_every}")
+        if self.model.alpha != 0.0:
+            raise ValueError("model is the final, fully grown config: alpha must be 0")
+
+    def phases(self) -> list[Phase]:
+        out = []
+        for s, b in enumerate(self.batch_sizes):
+            if self.fade_images[s]:
+                out.append(Phase(s, "fade", self.fade_images[s], b))
+            if self.stable_images[s] or s == len(self.batch_sizes) - 1:
+                out.append(Phase(s, "stable", self.stable_images[s], b))
+        return out
+
+    @property
+    def total_images(self) -> int:
+        return sum(self.fade_images) + sum(self.stable_images)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["model"] = self.model.to_dict()
+        for k in ("batch_sizes", "fade_images", "stable_images", "betas"):
+            d[k] = list(d[k])
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "TrainConfig":
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise ValueError(f"unknown train config keys: {unknown}")
+        return cls(**{**d, "model": PGANConfig.from_dict(d["model"])})
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2)
+
+
+# Share of the wall-clock budget per scale (4x4 first), then split evenly into fade and stable.
+# High resolutions cost most per image, so they get the biggest share of time but fewest images.
+DEFAULT_TIME_SHARES = {3: (0.15, 0.3, 0.55), 4: (0.08, 0.15, 0.27, 0.5),
+                       5: (0.05, 0.1, 0.17, 0.28, 0.4)}
+
+
+def plan_for_minutes(config: TrainConfig, minutes: float, images_per_second: list[float],
+                     *, time_shares: tuple[float, ...] | None = None, fade_fraction: float = 0.5) -> TrainConfig:
+    """The same config with image counts set so the run takes about `minutes`.
+
+    `images_per_second[s]` is the measured training speed at scale s (see `Trainer.measure_speed`).
+    """
+    n = len(config.model.depths)
+    shares = time_shares or DEFAULT_TIME_SHARES.get(n) or tuple(1.0 / n for _ in range(n))
+    if len(shares) != n or len(images_per_second) != n:
+        raise ValueError(f"need {n} time shares and speeds, got {len(shares)} and {len(images_per_second)}")
+    total = sum(shares)
+    fade, stable = [], []
+    for s in range(n):
+        images = minutes * 60.0 * shares[s] / total * images_per_second[s]
+        b = config.batch_sizes[s]
+        f = 0 if s == 0 else int(images * fade_fraction) // b * b
+        fade.append(f)
+        stable.append(max(b, int(images - f) // b * b))
+    return replace(config, fade_images=tuple(fade), stable_images=tuple(stable))

@@ -1,0 +1,120 @@
+"""`train()`: a whole run (plan, resume, train, export) in one call; DDP setup for torchrun."""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+
+from .model import PGAN
+from .train import CHECKPOINT, BatchStream, Trainer, measure_speed
+from .train_config import Phase, TrainConfig, plan_for_minutes
+
+PLAN = "train_config.json"
+
+
+@dataclass(frozen=True)
+class DistInfo:
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+
+
+def setup_distributed(device: str) -> DistInfo:
+    """Join the process group when started by torchrun (RANK / WORLD_SIZE set), else single."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return DistInfo()
+    import torch.distributed as dist
+    if not dist.is_initialized():
+        dist.init_process_group("nccl" if device.startswith("cuda") else "gloo")
+    local = int(os.environ.get("LOCAL_RANK", "0"))
+    if device.startswith("cuda"):
+        torch.cuda.set_device(local)
+    return DistInfo(dist.get_rank(), dist.get_world_size(), local)
+
+
+class RandomStream:
+    """Uniform noise batches of a given shape: enough to time a training step."""
+
+    def __init__(self, channels: int, resolution: int, seed: int = 0):
+        self.channels, self.resolution = channels, resolution
+        self.gen = torch.Generator().manual_seed(seed)
+
+    def batch(self, n: int) -> torch.Tensor:
+        return torch.rand(n, self.channels, self.resolution, self.resolution, generator=self.gen) * 2 - 1
+
+    def state_dict(self) -> dict:
+        return {"gen": self.gen.get_state()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.gen.set_state(state["gen"])
+
+
+def _broadcast(obj: Any, dist_info: DistInfo) -> Any:
+    if dist_info.world_size <= 1:
+        return obj
+    import torch.distributed as dist
+    box = [obj]
+    dist.broadcast_object_list(box, src=0)
+    return box[0]
+
+
+def plan(config: TrainConfig, minutes: float, *, device: str = "cpu", log: Callable[[str], None] = print,
+         **trainer_args: Any) -> TrainConfig:
+    """Measure images/s per scale here, then size the phases so the run takes ~`minutes`."""
+    speeds = measure_speed(config, RandomStream(config.model.channels, config.model.resolution),
+                           device=device, steps=3, warmup=1, **trainer_args)
+    log("measured images/s per scale: " + ", ".join(f"{4 * 2 ** s}px {v:.0f}" for s, v in enumerate(speeds)))
+    # 8% of the budget is kept for checkpoints, sample grids and the calibration itself
+    planned = plan_for_minutes(config, minutes * 0.92, speeds)
+    log("planned images per phase: " + ", ".join(f"{ph.resolution}px {ph.kind} {ph.images}" for ph in planned.phases()))
+    return planned
+
+
+def train(config: TrainConfig, stream: BatchStream, *, out_dir: str | Path, resume: bool = False,
+          max_minutes: float | None = None, device: str = "cpu", dist_info: DistInfo = DistInfo(),
+          checkpoint_minutes: float = 5.0, max_steps: int | None = None, progress: bool = True,
+          on_phase_end: Callable[[Trainer, Phase, torch.Tensor], None] | None = None,
+          info: dict[str, Any] | None = None, log: Callable[[str], None] = print,
+          **trainer_args: Any) -> PGAN | None:
+    """Train (or resume) a run in `out_dir`; returns the final model when the schedule is done.
+
+    With `max_minutes` (and no earlier plan in `out_dir`), phase lengths are measured and planned
+    to fit that budget; the plan is saved as OUT/train_config.json so a resume follows it exactly.
+    Writes OUT/checkpoint.pt while training and OUT/final.safetensors (+ .json) at the end.
+    """
+    out_dir = Path(out_dir)
+    main = dist_info.rank == 0
+    plan_path, ckpt = out_dir / PLAN, out_dir / CHECKPOINT
+    if resume:
+        if not ckpt.is_file():
+            raise FileNotFoundError(f"{ckpt}: nothing to resume (train without --resume first)")
+        config = TrainConfig.from_dict(json.loads(plan_path.read_text()))
+    else:
+        if ckpt.is_file():
+            raise ValueError(f"{out_dir} already holds a run: pass --resume, or choose another --out")
+        if max_minutes:
+            config = _broadcast(plan(config, max_minutes, device=device, log=log if main else (lambda _: None),
+                                     **trainer_args) if main else None, dist_info)
+        if main:
+            out_dir.mkdir(parents=True, exist_ok=True)
+            plan_path.write_text(config.to_json() + "\n")
+    trainer = Trainer(config, stream, out_dir=out_dir, device=device, rank=dist_info.rank,
+                      world_size=dist_info.world_size, progress=progress, on_phase_end=on_phase_end, **trainer_args)
+    if resume:
+        trainer.load_checkpoint(ckpt)
+        log(f"resumed at {trainer.images_seen} images, phase {trainer.phase_index + 1}/{len(trainer.phases)}, "
+            f"alpha {trainer.alpha:.3f}")
+    trainer.run(max_steps=max_steps, checkpoint_every_s=checkpoint_minutes * 60)
+    if not trainer.done:
+        log(f"stopped at {trainer.images_seen}/{config.total_images} images; continue with --resume")
+        return None
+    model = trainer.model(info=info)
+    if main:
+        path = model.save(out_dir / "final.safetensors")
+        log(f"done: {trainer.images_seen} images in {trainer.elapsed / 60:.1f} min; wrote {path}")
+    return model

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Reproduces the three shipped generators on a 2-core CPU machine: faces64 in one process,
+# fashion32 then textures64 in a second one, one torch thread each, about 80 minutes in all.
+# Each run plans its phase lengths from measured speed to fit --max-minutes, checkpoints every
+# 5 minutes into runs/NAME/ (resume a stopped run by adding --resume to the same command), and
+# exports the EMA generator + discriminator to assets/NAME.safetensors/.json at the end.
+# Needs: apt-get install -y dataset-fashion-mnist openarena-081-textures
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PY:-.venv/bin/python}
+RESUME=${RESUME:-}   # RESUME=--resume continues the runs in runs/
+FACES_MIN=${FACES_MIN:-80}
+FASHION_MIN=${FASHION_MIN:-30}
+TEXTURES_MIN=${TEXTURES_MIN:-50}
+mkdir -p runs
+
+train() {  # NAME DATA MINUTES
+  $PY -m studio train gan --data "$2" --out "runs/$1" --max-minutes "$3" --threads 1 --seed 0 \
+      --latent-dim 64 --export "assets/$1" $RESUME
+}
+
+train faces64 faces "$FACES_MIN" > runs/faces64.log 2>&1 &
+FACES=$!
+( train fashion32 fashion "$FASHION_MIN" > runs/fashion32.log 2>&1 &&
+  train textures64 textures "$TEXTURES_MIN" > runs/textures64.log 2>&1 ) &
+OTHERS=$!
+echo "faces64: pid $FACES (runs/faces64.log); fashion32 -> textures64: pid $OTHERS"
+wait $FACES $OTHERS

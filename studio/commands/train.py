@@ -1,0 +1,113 @@
+"""`train gan`: progressive-GAN training on faces | fashion | textures | FOLDER.
+
+`train` is a command group: other modules add subcommands through `register_train(subparsers)`
+(e.g. `studio.commands.train_encoder` adds `train encoder`). Multi-process: launch the same
+command with `torchrun --nproc_per_node N -m studio train gan ...`.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+from pathlib import Path
+
+import torch
+
+from studio.imageio import grid, save_png
+
+PRESETS = {  # the shipped models' architectures and per-scale batch sizes
+    "faces": dict(depths=(128, 128, 64, 32, 16), batch_sizes=(64, 32, 32, 16, 16)),
+    "fashion": dict(depths=(128, 128, 64, 32), batch_sizes=(64, 32, 32, 16)),
+    "textures": dict(depths=(128, 128, 64, 32, 16), batch_sizes=(64, 32, 32, 16, 16)),
+}
+LICENSES = {"faces": "LFW faces via hromi/SMILEsmileD: research use only (no license stated)",
+            "fashion": "Fashion-MNIST (Zalando): MIT", "textures": "OpenArena 0.8.1 textures: GPL-2"}
+
+
+def _ints(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("train", help="train models (train gan | train encoder)")
+    train_sub = p.add_subparsers(dest="train_command", metavar="WHAT", required=True)
+    register_gan(train_sub)
+    try:
+        extra = importlib.import_module("studio.commands.train_encoder")
+    except ImportError:
+        extra = None
+    if extra is not None and hasattr(extra, "register_train"):
+        extra.register_train(train_sub)
+
+
+def register_gan(train_sub: argparse._SubParsersAction) -> None:
+    p = train_sub.add_parser("gan", help="train a progressive GAN",
+                             description="Progressive GAN (WGAN-GP). Per-scale lists have one value per "
+                                         "scale starting at 4x4.")
+    p.add_argument("--data", required=True, help="faces | fashion | textures | FOLDER of images")
+    p.add_argument("--out", required=True, help="run folder (checkpoint, samples, log, final weights)")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out exactly")
+    p.add_argument("--max-minutes", type=float, help="plan phase lengths to fit this wall-clock budget")
+    p.add_argument("--kimg", type=float, default=60.0,
+                   help="without --max-minutes: thousands of images per fade and per stable phase")
+    p.add_argument("--depths", type=_ints, help="channels per scale, e.g. 128,128,64,32,16")
+    p.add_argument("--batch-sizes", type=_ints, help="global batch per scale (multiples of 4)")
+    p.add_argument("--latent-dim", type=int, default=64)
+    p.add_argument("--resolution", type=int, help="image size for FOLDER data (default 64)")
+    p.add_argument("--channels", type=int, choices=(1, 3), help="1 or 3 for FOLDER data (default 1)")
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--gp-every", type=int, default=1, help="lazy gradient penalty every k steps (deviation)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    p.add_argument("--threads", type=int, help="torch CPU threads for this process")
+    p.add_argument("--checkpoint-minutes", type=float, default=5.0)
+    p.add_argument("--max-steps", type=int, help="stop after this many steps (resumable)")
+    p.add_argument("--export", help="also save the final model as EXPORT.safetensors + .json")
+    p.set_defaults(func=run)
+
+
+def build_config(args: argparse.Namespace, resolution: int, channels: int):
+    from generators.pgan import PGANConfig
+    from generators.train_config import TrainConfig
+    preset = PRESETS.get(args.data, {})
+    depths = args.depths or preset.get("depths")
+    if depths is None:
+        depths = (128, 128, 64, 32, 16, 16, 16)[:max(1, (resolution // 4).bit_length())]
+    model_res = 4 * 2 ** (len(depths) - 1)
+    if model_res > resolution or resolution % model_res:
+        raise ValueError(f"{len(depths)} depths give {model_res}px, which does not divide the data's {resolution}px")
+    batches = args.batch_sizes or preset.get("batch_sizes") or (64, 32, 32, 16, 16, 16, 16)[:len(depths)]
+    images = int(args.kimg * 1000)
+    model = PGANConfig(latent_dim=args.latent_dim, depths=depths, channels=channels)
+    return TrainConfig(model, batch_sizes=batches, fade_images=(0,) + (images,) * (len(depths) - 1),
+                       stable_images=(images,) * len(depths), lr=args.lr, gp_every=args.gp_every, seed=args.seed)
+
+
+def run(args: argparse.Namespace) -> int:
+    from generators.train_run import setup_distributed, train
+    from studio.data import make_stream
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    dist_info = setup_distributed(args.device)
+    stream = make_stream(args.data, seed=args.seed, rank=dist_info.rank, world_size=dist_info.world_size,
+                         size=args.resolution, channels=args.channels)
+    config = build_config(args, stream.resolution, stream.channels)
+    out = Path(args.out)
+    final_res = config.model.resolution
+
+    def save_grid(trainer, phase, images: torch.Tensor) -> None:
+        up = torch.nn.functional.interpolate(images, size=final_res, mode="nearest")
+        path = out / "samples" / f"{trainer.phase_index:02d}_{phase.resolution}px_{phase.kind}.png"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        save_png(grid(up, nrow=6), path)
+
+    info = {"data": args.data, "license": LICENSES.get(args.data, "see the data's own license"),
+            "split": "train (the deterministic ~10% validation split of studio.data is held out)"}
+    model = train(config, stream, out_dir=out, resume=args.resume, max_minutes=args.max_minutes,
+                  device=args.device, dist_info=dist_info, checkpoint_minutes=args.checkpoint_minutes,
+                  max_steps=args.max_steps, on_phase_end=save_grid, info=info)
+    if model is not None and args.export and dist_info.rank == 0:
+        print(f"exported {model.save(args.export)}")
+    return 0
