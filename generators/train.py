@@ -34,7 +34,7 @@ from tqdm import tqdm
 
 from .model import PGAN
 from .pgan import Discriminator, Generator, grown
-from .train_config import Phase, TrainConfig
+from .train_config import Phase, TrainConfig, rescale_remaining
 
 CHECKPOINT = "checkpoint.pt"
 
@@ -105,6 +105,10 @@ class Trainer:
                 raise ValueError(f"batch {ph.batch_size} must split into multiples of 4 over {world_size} ranks")
         # visible progress state
         self.phase_index, self.img_in_phase, self.step, self.images_seen, self.elapsed = 0, 0, 0, 0, 0.0
+        self.phase_started = 0.0  # `elapsed` when the current phase began
+        # wall-clock budget {"seconds", "speeds" (images/s per scale)}: set by `train()`; at each
+        # phase end the remaining phases are resized so the run ends on time (see `_replan`)
+        self.budget: dict[str, Any] | None = None
         self.gen = torch.Generator(self.device).manual_seed(config.seed * 1000 + rank)
         self.sample_z = torch.randn(config.n_samples, config.model.latent_dim,
                                     generator=torch.Generator().manual_seed(config.sample_seed))
@@ -261,13 +265,15 @@ class Trainer:
                         log.flush()
                 if self.img_in_phase >= self.phase.images:
                     finished = self.phase
+                    self.elapsed += time.monotonic() - t0
+                    t0 = time.monotonic()
                     self.phase_index += 1
                     self.img_in_phase = 0
                     if main and self.on_phase_end:
                         self.on_phase_end(self, finished, self.samples())
+                    self._replan(finished)
+                    bar.total = self.config.total_images
                     self._enter_phase()
-                    self.elapsed += time.monotonic() - t0
-                    t0 = time.monotonic()
                     if main and self.out_dir:
                         self.save_checkpoint()
                     last_ckpt = time.monotonic()
@@ -284,6 +290,29 @@ class Trainer:
             restore()
         if main and self.out_dir:
             self.save_checkpoint()
+
+    def _replan(self, finished: Phase) -> None:
+        """Resize the remaining phases so the run ends within `budget["seconds"]`.
+
+        The planned per-scale speeds keep their ratios; the speed seen in the finished phase
+        corrects them all by one factor (the machine may be busier or idler than when measured).
+        """
+        seconds = self.elapsed - self.phase_started
+        self.phase_started = self.elapsed
+        if not self.budget or self.done or seconds <= 0:
+            return
+        speeds = self.budget["speeds"]
+        k = finished.images / seconds / speeds[finished.scale]
+        left = self.budget["seconds"] - self.elapsed
+        need = sum(ph.images / (speeds[ph.scale] * k) for ph in self.phases[self.phase_index:])
+        factor = min(3.0, max(0.3, left / need)) if left > 0 else 0.3
+        if self.distributed:  # every rank must follow rank 0's schedule
+            t = torch.tensor([factor if self.rank == 0 else 0.0], device=self.device)
+            torch.distributed.all_reduce(t)
+            factor = float(t.item())
+        if abs(factor - 1.0) > 0.02:
+            self.config = rescale_remaining(self.config, self.phase_index, factor)
+            self.phases = self.config.phases()
 
     def _install_signal_handlers(self) -> Callable[[], None]:
         if threading.current_thread() is not threading.main_thread():
@@ -327,7 +356,8 @@ class Trainer:
                 "elapsed": self.elapsed, "scale": self.scale, "g": self.g.state_dict(), "d": self.d.state_dict(),
                 "g_ema": self.g_ema.state_dict(), "opt_g": self.opt_g.state_dict(),
                 "opt_d": self.opt_d.state_dict(), "stream": self.stream.state_dict(),
-                "gen": self.gen.get_state(), "torch_rng": torch.get_rng_state()}
+                "gen": self.gen.get_state(), "torch_rng": torch.get_rng_state(),
+                "phase_started": self.phase_started, "budget": self.budget}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         saved = TrainConfig.from_dict(state["train_config"])
@@ -336,6 +366,7 @@ class Trainer:
                              "resume with the same settings (or start a new --out)")
         self.phase_index, self.img_in_phase = int(state["phase_index"]), int(state["img_in_phase"])
         self.step, self.images_seen, self.elapsed = int(state["step"]), int(state["images_seen"]), float(state["elapsed"])
+        self.phase_started, self.budget = float(state.get("phase_started", 0.0)), state.get("budget")
         self._build(int(state["scale"]), old=None)
         self.g.load_state_dict(state["g"])
         self.d.load_state_dict(state["d"])

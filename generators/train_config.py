@@ -122,3 +122,12 @@ def plan_for_minutes(config: TrainConfig, minutes: float, images_per_second: lis
         fade.append(f)
         stable.append(max(b, int(images - f) // b * b))
     return replace(config, fade_images=tuple(fade), stable_images=tuple(stable))
+
+
+def rescale_remaining(config: TrainConfig, done_phases: int, factor: float) -> TrainConfig:
+    """Multiply the image counts of the phases after the first `done_phases` by `factor`."""
+    fade, stable = list(config.fade_images), list(config.stable_images)
+    for ph in config.phases()[done_phases:]:
+        counts = fade if ph.kind == "fade" else stable
+        counts[ph.scale] = max(ph.batch_size, int(ph.images * factor) // ph.batch_size * ph.batch_size)
+    return replace(config, fade_images=tuple(fade), stable_images=tuple(stable))

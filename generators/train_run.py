@@ -1,8 +1,8 @@
 """`train()`: a whole run (plan, resume, train, export) in one call; DDP setup for torchrun."""
 from __future__ import annotations
 
-import json
 import os
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -64,15 +64,18 @@ def _broadcast(obj: Any, dist_info: DistInfo) -> Any:
 
 
 def plan(config: TrainConfig, minutes: float, *, device: str = "cpu", log: Callable[[str], None] = print,
-         **trainer_args: Any) -> TrainConfig:
-    """Measure images/s per scale here, then size the phases so the run takes ~`minutes`."""
+         **trainer_args: Any) -> tuple[TrainConfig, list[float]]:
+    """Measure images/s per scale here, then size the phases so the run takes ~`minutes`.
+
+    Returns the planned config and the measured speeds (images/s per scale).
+    """
     speeds = measure_speed(config, RandomStream(config.model.channels, config.model.resolution),
-                           device=device, steps=3, warmup=1, **trainer_args)
+                           device=device, steps=3, warmup=2, **trainer_args)
     log("measured images/s per scale: " + ", ".join(f"{4 * 2 ** s}px {v:.0f}" for s, v in enumerate(speeds)))
     # 8% of the budget is kept for checkpoints, sample grids and the calibration itself
-    planned = plan_for_minutes(config, minutes * 0.92, speeds)
+    planned = plan_for_minutes(config, minutes, speeds)
     log("planned images per phase: " + ", ".join(f"{ph.resolution}px {ph.kind} {ph.images}" for ph in planned.phases()))
-    return planned
+    return planned, speeds
 
 
 def train(config: TrainConfig, stream: BatchStream, *, out_dir: str | Path, resume: bool = False,
@@ -83,30 +86,37 @@ def train(config: TrainConfig, stream: BatchStream, *, out_dir: str | Path, resu
           **trainer_args: Any) -> PGAN | None:
     """Train (or resume) a run in `out_dir`; returns the final model when the schedule is done.
 
-    With `max_minutes` (and no earlier plan in `out_dir`), phase lengths are measured and planned
-    to fit that budget; the plan is saved as OUT/train_config.json so a resume follows it exactly.
+    With `max_minutes`, phase lengths are measured and planned to fit that budget, and re-sized
+    at each phase end from the speed actually seen (`Trainer._replan`); the schedule in force is
+    in the checkpoint, so a resume follows it exactly. OUT/train_config.json is the first plan.
     Writes OUT/checkpoint.pt while training and OUT/final.safetensors (+ .json) at the end.
     """
+    t_start = time.monotonic()
     out_dir = Path(out_dir)
     main = dist_info.rank == 0
     plan_path, ckpt = out_dir / PLAN, out_dir / CHECKPOINT
+    state, speeds = None, None
     if resume:
         if not ckpt.is_file():
             raise FileNotFoundError(f"{ckpt}: nothing to resume (train without --resume first)")
-        config = TrainConfig.from_dict(json.loads(plan_path.read_text()))
+        state = torch.load(ckpt, map_location=device, weights_only=True)
+        config = TrainConfig.from_dict(state["train_config"])
     else:
         if ckpt.is_file():
             raise ValueError(f"{out_dir} already holds a run: pass --resume, or choose another --out")
         if max_minutes:
-            config = _broadcast(plan(config, max_minutes, device=device, log=log if main else (lambda _: None),
-                                     **trainer_args) if main else None, dist_info)
+            config, speeds = _broadcast(plan(config, max_minutes, device=device, log=log if main else (lambda _: None),
+                                             **trainer_args) if main else None, dist_info)
         if main:
             out_dir.mkdir(parents=True, exist_ok=True)
             plan_path.write_text(config.to_json() + "\n")
     trainer = Trainer(config, stream, out_dir=out_dir, device=device, rank=dist_info.rank,
                       world_size=dist_info.world_size, progress=progress, on_phase_end=on_phase_end, **trainer_args)
-    if resume:
-        trainer.load_checkpoint(ckpt)
+    if speeds is not None:
+        # 4% of the budget is left for checkpoints, sample grids and the final export
+        trainer.budget = {"seconds": max_minutes * 60 * 0.96 - (time.monotonic() - t_start), "speeds": speeds}
+    if state is not None:
+        trainer.load_state_dict(state)
         log(f"resumed at {trainer.images_seen} images, phase {trainer.phase_index + 1}/{len(trainer.phases)}, "
             f"alpha {trainer.alpha:.3f}")
     trainer.run(max_steps=max_steps, checkpoint_every_s=checkpoint_minutes * 60)
