@@ -33,7 +33,7 @@ class InversionConfig:
     latent_dim: int
     resolution: int
     channels: int
-    width: int = 32  # channels of the first conv, doubled at every halving (capped at 8x)
+    width: int = 16  # channels of the first conv, doubled at every halving (capped at 8x)
 
     def __post_init__(self) -> None:
         if self.resolution < 4 or self.resolution & (self.resolution - 1):
@@ -55,6 +55,7 @@ class TrainConfig:
     batch: int = 32
     lr: float = 2e-3
     image_weight: float = 1.0  # weight of ||G(E(x)) - x||^2 next to the latent loss
+    image_every: int = 4  # the image loss backpropagates through G: only every n-th step
     seed: int = 0
 
 
@@ -111,7 +112,7 @@ def train_inversion(generator: Any, *, config: InversionConfig | None = None, tr
         latent_loss = (z_hat - unit_shell(z)).pow(2).mean()
         loss = latent_loss
         image_loss = torch.zeros(())
-        if train.image_weight > 0:
+        if train.image_weight > 0 and step % max(1, train.image_every) == 0:
             image_loss = (generator.generate(z_hat) - x).pow(2).mean()
             loss = loss + train.image_weight * image_loss
         opt.zero_grad(set_to_none=True)

@@ -1,10 +1,10 @@
 """Composing by preference: each round shows k candidates, the person picks one (or ranks all).
 
-Only comparisons are known, so a pick or a ranking becomes rank-based losses told to a nevergrad
-optimizer (shared/design/NEVERGRAD_NOTES.md): `DiscreteOnePlusOne` for picks (chosen 0, others 1),
-`ParametrizedCMA(popsize=k)` for rankings. Losses are offset by -k * round so that every round
-beats the previous one (constant losses make CMA restart silently, and the newest choice must be
-the incumbent).
+Only comparisons are known. A driver (`optimizers.preference_drivers`) proposes the candidates
+and learns from the order given: "elitist" (ours: the current choice plus Gaussian steps whose
+size grows when a new candidate is picked and shrinks when the current one is kept), or any
+nevergrad optimizer told rank-based losses (shared/design/NEVERGRAD_NOTES.md: DiscreteOnePlusOne
+for picks, `ParametrizedCMA(popsize=k)` for rankings).
 
 The optimizer works on coordinates u in R^m; a latent is
 
@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import json
 import math
-import warnings
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,6 +30,7 @@ import numpy as np
 import torch
 
 from .nevergrad_search import check_nevergrad_name
+from .preference_drivers import DRIVERS, Driver, make_driver
 
 FORMAT = "studio-preference/1"
 METHODS = {"pick": "DiscreteOnePlusOne", "rank": "CMA"}
@@ -45,43 +45,6 @@ class Round:
     strength: float
 
 
-class _Driver:
-    """A nevergrad optimizer over u in R^m, asked k at a time, told offset ranks."""
-
-    def __init__(self, name: str, dim: int, k: int, seed: int):
-        import nevergrad as ng
-        param = ng.p.Array(shape=(dim,)).set_mutation(sigma=1.0)
-        param.random_state = np.random.RandomState(seed)
-        factory = ng.families.ParametrizedCMA(popsize=k) if name == "CMA" else ng.optimizers.registry[name]
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            self.opt = factory(param, budget=100_000, num_workers=k)
-        self.k, self.dim, self.told_rounds = k, dim, 0
-        self.pending: list = []
-        self.incumbent = np.zeros(dim)  # u of the latest choice (optimizers start at u = 0)
-
-    def ask(self) -> np.ndarray:
-        """[k, m] candidates of the current round (asked once, then cached until told)."""
-        if not self.pending:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                self.pending = [self.opt.ask() for _ in range(self.k)]
-        return np.stack([c.value for c in self.pending])
-
-    def tell(self, order: tuple[int, ...]) -> None:
-        self.ask()
-        self.told_rounds += 1
-        rank = {i: r for r, i in enumerate(order)}
-        worst = len(order)  # unranked candidates tie behind the ranked ones
-        offset = -self.k * self.told_rounds
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            for i, cand in enumerate(self.pending):
-                self.opt.tell(cand, float(rank.get(i, worst) + offset))
-        self.incumbent = np.asarray(self.pending[order[0]].value, dtype=np.float64).copy()
-        self.pending = []
-
-
 class PreferenceSearch:
     """Comparison-only search: `ask()` k latents, `tell_pick(i)` or `tell_ranking(order)`, repeat.
 
@@ -92,7 +55,7 @@ class PreferenceSearch:
 
     def __init__(self, latent_dim: int, *, k: int = 9, method: str = "pick", strength: float = 1.0, seed: int = 0,
                  start: torch.Tensor | None = None, basis: torch.Tensor | None = None,
-                 optimizer: str | None = None):
+                 center: torch.Tensor | None = None, optimizer: str | None = None):
         if isinstance(latent_dim, bool) or not isinstance(latent_dim, int) or latent_dim < 1:
             raise ValueError(f"latent_dim must be a positive integer, got {latent_dim!r}")
         if isinstance(k, bool) or not isinstance(k, int) or not 2 <= k <= 64:
@@ -100,23 +63,41 @@ class PreferenceSearch:
         if method not in METHODS:
             raise ValueError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
         self.latent_dim, self.k, self.method, self.seed = latent_dim, k, method, int(seed)
-        self.optimizer = check_nevergrad_name(optimizer) if optimizer else METHODS[method]
+        self.optimizer = optimizer if optimizer in DRIVERS else check_nevergrad_name(optimizer) if optimizer \
+            else METHODS[method]
         self.initial_strength = _check_strength(strength)
         self.start = None if start is None else _vector(start, latent_dim, "start")
         self.basis = None if basis is None else _basis(basis, latent_dim)
+        self.center = torch.zeros(latent_dim) if center is None else _vector(center, latent_dim, "center")
+        self._pinv = None if self.basis is None else torch.linalg.pinv(self.basis.double())  # [d, m]
         self._reset()
 
     # -- state ---------------------------------------------------------------------------------
+    @property
+    def search_dim(self) -> int:
+        return self.latent_dim if self.basis is None else len(self.basis)
+
     def _reset(self) -> None:
-        dim = self.latent_dim if self.basis is None else len(self.basis)
-        self._driver = _Driver(self.optimizer, dim, self.k, self.seed)
         self._rounds: list[Round] = []
         self._shown: list[torch.Tensor] = []  # [k, d] per finished round
         self._chosen: list[torch.Tensor] = []  # [d] per finished round
         self.strength = self.initial_strength
-        self._anchor_u = np.zeros(dim)
-        self._anchor_z = self.start.clone() if self.start is not None else None
-        self._explore: torch.Tensor | None = None
+        self._driver: Driver | None = None
+        self._anchor_u = np.zeros(self.search_dim)
+        self._anchor_z = self.start
+        gen = torch.Generator().manual_seed(self.seed)
+        self._explore_u = torch.randn(self.k, self.search_dim, generator=gen).double()  # round 0 without a start
+        if self.start is not None:
+            self._start_driver(self.start, self._coords(self.start))
+
+    def _coords(self, z: torch.Tensor) -> np.ndarray:
+        """Coordinates u of a latent z (least squares in the basis)."""
+        delta = (z - self.center).double()
+        return (delta if self._pinv is None else delta @ self._pinv).numpy().copy()
+
+    def _start_driver(self, z0: torch.Tensor, u0: np.ndarray) -> None:
+        self._anchor_z, self._anchor_u = z0.clone(), u0.copy()
+        self._driver = make_driver(self.optimizer, u0, self.k, self.seed)
 
     @property
     def rounds(self) -> int:
@@ -132,37 +113,33 @@ class PreferenceSearch:
         return self._shown[round_index].clone()
 
     def best(self) -> torch.Tensor:
-        """The latest choice [d] (the start, or the seed's first latent, before any round)."""
+        """The latest choice [d] (the start, or the first candidate, before any round)."""
         if self._chosen:
             return self._chosen[-1].clone()
-        if self._anchor_z is not None:
-            return self._anchor_z.clone()
-        return self._random_round()[0].clone()
+        return self._anchor_z.clone() if self._anchor_z is not None else self.ask()[0]
 
     # -- rounds --------------------------------------------------------------------------------
-    def _random_round(self) -> torch.Tensor:
-        if self._explore is None:
-            gen = torch.Generator().manual_seed(self.seed)
-            self._explore = torch.randn(self.k, self.latent_dim, generator=gen)
-        return self._explore
-
     def _to_latents(self, u: np.ndarray) -> torch.Tensor:
-        delta = torch.from_numpy(u - self._anchor_u).float()  # [k, m]
-        step = delta if self.basis is None else delta @ self.basis
-        return self._anchor_z[None] + self.strength * step
+        if self._driver is None:  # round 0: random latents from the prior (in the basis)
+            u_t = torch.as_tensor(u, dtype=torch.float64)
+            return (self.center + (u_t if self.basis is None else u_t @ self.basis.double())).float()
+        delta = torch.from_numpy(np.asarray(u) - self._anchor_u)  # [k, m]
+        step = delta if self.basis is None else delta @ self.basis.double()
+        return (self._anchor_z.double()[None] + self.strength * step).float()
+
+    def _ask_u(self) -> np.ndarray:
+        return self._explore_u.numpy() if self._driver is None else self._driver.ask()
 
     def ask(self) -> torch.Tensor:
         """This round's k candidates [k, d]; the same until the round is told."""
-        if self._anchor_z is None:
-            return self._random_round().clone()
-        return self._to_latents(self._driver.ask())
+        return self._to_latents(self._ask_u())
 
     def set_strength(self, strength: float) -> None:
         """Scale the variations from the next `ask()` on, around the current choice."""
         strength = _check_strength(strength)
         if strength == self.strength:
             return
-        if self._anchor_z is not None:
+        if self._driver is not None:
             self._anchor_z = self._to_latents(self._driver.incumbent[None])[0]
             self._anchor_u = self._driver.incumbent.copy()
         self.strength = strength
@@ -181,11 +158,13 @@ class PreferenceSearch:
         self._tell(order)
 
     def _tell(self, order: tuple[int, ...]) -> None:
-        shown = self.ask()
-        if self._anchor_z is None:  # round 0 without a start: the choice becomes the anchor
-            self._anchor_z = shown[order[0]].clone()
+        u = self._ask_u()
+        shown = self._to_latents(u)
+        if self._driver is None:  # round 0 without a start: the choice starts the optimizer
+            self._start_driver(shown[order[0]], np.asarray(u[order[0]], dtype=np.float64))
         else:
             self._driver.tell(order)
+        self._driver.ask()  # prepare the next round now, so that ask() only maps cached coordinates
         self._rounds.append(Round(order, self.strength))
         self._shown.append(shown)
         self._chosen.append(shown[order[0]].clone())
@@ -220,7 +199,7 @@ class PreferenceSearch:
             "format": FORMAT, "latent_dim": self.latent_dim, "k": self.k, "method": self.method,
             "optimizer": self.optimizer, "strength": self.initial_strength, "seed": self.seed,
             "start": None if self.start is None else self.start.tolist(),
-            "basis": None if self.basis is None else self.basis.tolist(),
+            "basis": None if self.basis is None else self.basis.tolist(), "center": self.center.tolist(),
             "rounds": [{"order": list(r.order), "strength": r.strength} for r in self._rounds],
             "chosen": [c.tolist() for c in self._chosen],
         }
@@ -236,12 +215,12 @@ class PreferenceSearch:
         except json.JSONDecodeError as e:
             raise ValueError(f"preference state is not JSON ({e})") from None
         keys = {"format", "latent_dim", "k", "method", "optimizer", "strength", "seed", "start", "basis",
-                "rounds", "chosen"}
+                "center", "rounds", "chosen"}
         if not isinstance(d, dict) or d.get("format") != FORMAT or set(d) != keys:
             raise ValueError(f"not a {FORMAT} state (expected exactly the keys {sorted(keys)})")
         try:
             search = cls(d["latent_dim"], k=d["k"], method=d["method"], strength=d["strength"], seed=d["seed"],
-                         start=d["start"], basis=d["basis"], optimizer=d["optimizer"])
+                         start=d["start"], basis=d["basis"], center=d["center"], optimizer=d["optimizer"])
             rounds = [Round(tuple(int(i) for i in r["order"]), _check_strength(r["strength"])) for r in d["rounds"]]
             if len(d["chosen"]) != len(rounds):
                 raise ValueError("one chosen latent per round expected")

@@ -1,0 +1,76 @@
+"""Train the learned inversion encoder of a catalog generator and ship it beside the model.
+
+    OPENBLAS_NUM_THREADS=1 .venv/bin/python -m studio.inversion --model faces64 --minutes 6
+
+writes assets/inversion/<model>.safetensors + .json (config, training settings, metrics on fresh
+samples and on held-out real images). The work is `optimizers.inversion.train_inversion`; this
+module only loads the model and the validation images and writes the files.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+from optimizers.inversion import SHIPPED, InversionConfig, TrainConfig, save_inversion, train_inversion
+from studio.catalog import Catalog
+
+
+@torch.no_grad()
+def real_image_metrics(encoder, model, images: torch.Tensor) -> dict[str, float]:
+    """Pixel MSE of G(E(x)) against real images x, and of random samples against them."""
+    rec = model.generate(encoder(images))
+    rand = model.generate(model.sample_latents(len(images), seed=1))
+    return {"real_recon_mse": float((rec - images).pow(2).mean()),
+            "real_random_mse": float((rand - images).pow(2).mean())}
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m studio.inversion", description=__doc__.split("\n")[0])
+    p.add_argument("--model", required=True, help="catalog id or model file")
+    p.add_argument("--minutes", type=float, default=6.0, help="wall-clock limit of the training")
+    p.add_argument("--steps", type=int, default=4000)
+    p.add_argument("--batch", type=int, default=32)
+    p.add_argument("--lr", type=float, default=2e-3)
+    p.add_argument("--image-weight", type=float, default=1.0)
+    p.add_argument("--image-every", type=int, default=4, help="image loss (backprop through G) every n steps")
+    p.add_argument("--width", type=int, default=16)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--data", help="val data set for the real-image metrics (default: from the model id)")
+    p.add_argument("--out", help="default assets/inversion/<model>.safetensors")
+    args = p.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    model = Catalog().generator(args.model)
+    config = InversionConfig(model.latent_dim, model.resolution, model.channels, width=args.width)
+    train = TrainConfig(steps=args.steps, batch=args.batch, lr=args.lr, image_weight=args.image_weight,
+                        image_every=args.image_every, seed=args.seed)
+    deadline = time.monotonic() + 60 * args.minutes
+
+    def log(step: int, values: dict[str, float]) -> None:
+        if step % 100 == 0:
+            print(f"step {step}: " + ", ".join(f"{k} {v:.4f}" for k, v in values.items()), file=sys.stderr, flush=True)
+
+    encoder, metrics = train_inversion(model, config=config, train=train, callback=log,
+                                       should_stop=lambda: time.monotonic() > deadline)
+    try:
+        from studio.commands.compose_sim import load_targets
+        real = load_targets(argparse.Namespace(images=None, data=args.data, targets=256, seed=args.seed),
+                            model, args.model)
+        metrics.update(real_image_metrics(encoder, model, real))
+    except (ValueError, OSError) as e:
+        print(f"no real-image metrics: {e}", file=sys.stderr)
+    out = Path(args.out) if args.out else SHIPPED / f"{Path(args.model).stem}.safetensors"
+    info = {"generator": args.model, "train": vars(train), "metrics": metrics,
+            "how": "trained on the generator's own samples: latent MSE on the unit shell + image MSE of G(E(G(z)))"}
+    path = save_inversion(encoder, out, info=info)
+    print(json.dumps({"wrote": str(path), **metrics}))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
