@@ -2,7 +2,9 @@
 
 A hidden target image; each round the `PreferenceSearch` shows k candidates and the simulated user
 picks (or ranks) them by a judge distance to the target: perfectly, with a uniformly wrong pick at
-some rate ("flip"), or by a Bradley-Terry / Plackett-Luce choice (P(i) ~ exp(-d_i / T), "bt").
+some rate ("flip"), or by a Bradley-Terry / Plackett-Luce choice (P(i) ~ exp(-d_i / T), "bt")
+where T is `temperature` times the typical judge distance between the target and a random
+generation (so T means the same for every judge and data set).
 Scores are the judge distance of the search's current choice after given rounds; random search
 shows the same number of random images and keeps the best (a perfect user); full inversion
 minimises the judge distance by gradient search (the best the generator can do).
@@ -24,7 +26,8 @@ USERS = ("perfect", "flip", "bt")
 
 @dataclass(frozen=True)
 class SimulatedUser:
-    """How the simulated person chooses; `error` for "flip", `temperature` (judge units) for "bt"."""
+    """How the simulated person chooses; `error` for "flip", `temperature` for "bt" (a fraction of the
+    `scale` passed to `rank`, the typical judge distance)."""
 
     kind: str = "perfect"
     error: float = 0.2
@@ -36,7 +39,7 @@ class SimulatedUser:
         if not 0 <= self.error <= 1 or not self.temperature > 0:
             raise ValueError("user error must be in [0, 1] and temperature > 0")
 
-    def rank(self, distances: torch.Tensor, gen: torch.Generator) -> list[int]:
+    def rank(self, distances: torch.Tensor, gen: torch.Generator, scale: float = 1.0) -> list[int]:
         """Candidate indices best first, as this user would order them."""
         order = torch.argsort(distances).tolist()
         if self.kind == "flip" and float(torch.rand((), generator=gen)) < self.error:
@@ -44,7 +47,7 @@ class SimulatedUser:
             order[0], order[j] = order[j], order[0]
         elif self.kind == "bt":  # Plackett-Luce: Gumbel-perturbed utilities, sorted
             u = torch.rand(len(distances), generator=gen).clamp(1e-12, 1 - 1e-12)
-            order = torch.argsort(distances / self.temperature + torch.log(-torch.log(u))).tolist()
+            order = torch.argsort(distances / (self.temperature * scale) + torch.log(-torch.log(u))).tolist()
         return order
 
 
@@ -54,13 +57,14 @@ def judge_batch(generator: Any, judge: DistanceFn, target: torch.Tensor, z: torc
 
 
 def compose(generator: Any, target: torch.Tensor, judge: DistanceFn, *, k: int, rounds: int, method: str = "pick",
-            user: SimulatedUser = SimulatedUser(), seed: int = 0, **search_kw: Any) -> list[float]:
-    """Judge distance of the current choice after each round, [rounds]."""
+            user: SimulatedUser = SimulatedUser(), seed: int = 0, scale: float = 1.0, **search_kw: Any) -> list[float]:
+    """Judge distance of the current choice after each round, [rounds]; `scale` is the typical
+    judge distance (see `typical_distance`) that a "bt" user's temperature is relative to."""
     search = PreferenceSearch(generator.latent_dim, k=k, method=method, seed=seed, **search_kw)
     gen = torch.Generator().manual_seed(10_000 + seed)
     scores = []
     for _ in range(rounds):
-        order = user.rank(judge_batch(generator, judge, target, search.ask()), gen)
+        order = user.rank(judge_batch(generator, judge, target, search.ask()), gen, scale)
         search.tell_pick(order[0]) if method == "pick" else search.tell_ranking(order)
         scores.append(float(judge_batch(generator, judge, target, search.best()[None])[0]))
     return scores
@@ -70,6 +74,12 @@ def random_search(generator: Any, target: torch.Tensor, judge: DistanceFn, *, n:
     """Best judge distance among the first i random images, for i = 1..n."""
     z = torch.randn(n, generator.latent_dim, generator=torch.Generator().manual_seed(20_000 + seed))
     return torch.cummin(judge_batch(generator, judge, target, z), dim=0).values.tolist()
+
+
+def typical_distance(generator: Any, target: torch.Tensor, judge: DistanceFn, *, n: int = 64, seed: int = 0) -> float:
+    """Median judge distance between the target and random generations."""
+    z = torch.randn(n, generator.latent_dim, generator=torch.Generator().manual_seed(30_000 + seed))
+    return float(judge_batch(generator, judge, target, z).median())
 
 
 def full_inversion(generator: Any, target: torch.Tensor, judge: DistanceFn, *, budget: int = 200, batch: int = 8,
@@ -107,18 +117,20 @@ def compose_table(generator: Any, targets: torch.Tensor, judge: DistanceFn, sett
     rand_curves = [random_search(generator, targets[t:t + 1], judge, n=rounds * max(ks), seed=seed + t)
                    for t in range(len(targets))]
     random_ref = {(k, c): sum(curve[k * c - 1] for curve in rand_curves) / len(targets) for k in ks for c in checkpoints}
+    scales = [typical_distance(generator, targets[t:t + 1], judge, seed=seed + t) for t in range(len(targets))]
     rows = []
     for s in settings:
         for k in ks:
             curves = [compose(generator, targets[t:t + 1], judge, k=k, rounds=rounds, method=s.method, user=s.user,
-                              seed=seed + t, **dict(s.options)) for t in range(len(targets))]
+                              seed=seed + t, scale=scales[t], **dict(s.options)) for t in range(len(targets))]
             for c in checkpoints:
                 mean = sum(curve[c - 1] for curve in curves) / len(curves)
                 gap = random_ref[(k, c)] - inversion
                 rows.append({"setting": s.label, "k": k, "rounds": c, "judge": mean, "random": random_ref[(k, c)],
                              "gap_closed": (random_ref[(k, c)] - mean) / gap if gap > 0 else math.nan})
             say(f"{s.label} k={k}: " + ", ".join(f"{r['rounds']}r {r['judge']:.4f}" for r in rows[-len(checkpoints):]))
-    return {"inversion": inversion, "inversion_per_target": inv, "rows": rows, "targets": len(targets)}
+    return {"inversion": inversion, "inversion_per_target": inv, "typical_distance": sum(scales) / len(scales),
+            "rows": rows, "targets": len(targets)}
 
 
 def markdown(table: dict[str, Any]) -> str:
@@ -141,5 +153,5 @@ def markdown(table: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-__all__ = ["SimulatedUser", "USERS", "compose", "random_search", "full_inversion", "ComposeSetting",
+__all__ = ["SimulatedUser", "USERS", "compose", "random_search", "typical_distance", "full_inversion", "ComposeSetting",
            "compose_table", "markdown"]

@@ -27,7 +27,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--methods", default="pick,rank", help="pick and/or rank")
     p.add_argument("--users", default="perfect,flip,bt", help=f"any of {', '.join(USERS)}")
     p.add_argument("--error", type=float, default=0.2, help="flip user: probability of a wrong pick")
-    p.add_argument("--temperature", type=float, default=0.05, help="bt user: choice temperature (judge units)")
+    p.add_argument("--temperature", type=float, default=0.05,
+                   help="bt user: choice temperature, a fraction of the typical judge distance between the target "
+                        "and a random generation")
     p.add_argument("--strength", type=float, default=1.0)
     p.add_argument("--judge", help="judge distance terms, e.g. pixel=1,faces64-vicreg=1 (default raw pixel MSE)")
     p.add_argument("--inversion-budget", type=int, default=200, help="gradient steps of the full inversion")
