@@ -15,10 +15,17 @@ coordinates reproduce the spread of the data along each direction.
 """
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import torch
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import load_file, save_file
+
+FORMAT = "studio-subspace/1"
+SHIPPED = Path(__file__).resolve().parent.parent / "assets" / "inversion"
 
 
 @dataclass(frozen=True)
@@ -66,4 +73,36 @@ def image_directions(generator: Any, m: int, *, n: int = 1024, seed: int = 0, ba
     return Subspace(torch.zeros(d), u[:, :m].T.float().contiguous(), (energy[:m] / energy.sum()).float())
 
 
-__all__ = ["Subspace", "principal_directions", "image_directions"]
+def save_subspace(sub: Subspace, path: str | Path, *, info: dict[str, Any] | None = None) -> Path:
+    """PATH.safetensors with center, basis and explained; `info` goes into its metadata."""
+    path = Path(path).with_suffix(".safetensors")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tensors = {"center": sub.center.contiguous(), "basis": sub.basis.contiguous(), "explained": sub.explained.contiguous()}
+    save_file(tensors, str(path), metadata={"format": FORMAT, "info": json.dumps(info or {})})
+    return path
+
+
+def load_subspace(path: str | Path) -> Subspace:
+    """Strict load of `save_subspace` output."""
+    try:
+        with safe_open(str(path), "pt") as f:
+            meta = f.metadata() or {}
+        t = load_file(str(path))
+    except (SafetensorError, OSError, ValueError) as e:
+        raise ValueError(f"{path}: not a readable safetensors file ({e})") from None
+    if meta.get("format") != FORMAT or set(t) != {"center", "basis", "explained"}:
+        raise ValueError(f"{path}: not a studio subspace file")
+    c, b, e = t["center"], t["basis"], t["explained"]
+    if b.dim() != 2 or c.shape != (b.shape[1],) or e.shape != (b.shape[0],):
+        raise ValueError(f"{path}: inconsistent subspace shapes")
+    return Subspace(c.float(), b.float(), e.float())
+
+
+def shipped_subspace(model_id: str) -> Subspace | None:
+    """assets/inversion/<model id>-directions.safetensors, if shipped."""
+    path = SHIPPED / f"{model_id}-directions.safetensors"
+    return load_subspace(path) if path.is_file() else None
+
+
+__all__ = ["Subspace", "principal_directions", "image_directions", "save_subspace", "load_subspace",
+           "shipped_subspace"]
