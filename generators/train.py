@@ -105,7 +105,7 @@ class Trainer:
                 raise ValueError(f"batch {ph.batch_size} must split into multiples of 4 over {world_size} ranks")
         # visible progress state
         self.phase_index, self.img_in_phase, self.step, self.images_seen, self.elapsed = 0, 0, 0, 0, 0.0
-        self.phase_started = 0.0  # `elapsed` when the current phase began
+        self.phase_started, self._mark_images = 0.0, 0  # `elapsed` and images at the last re-plan
         # wall-clock budget {"seconds", "speeds" (images/s per scale)}: set by `train()`; at each
         # phase end the remaining phases are resized so the run ends on time (see `_replan`)
         self.budget: dict[str, Any] | None = None
@@ -271,7 +271,7 @@ class Trainer:
                     self.img_in_phase = 0
                     if main and self.on_phase_end:
                         self.on_phase_end(self, finished, self.samples())
-                    self._replan(finished)
+                    self._replan()
                     bar.total = self.config.total_images
                     self._enter_phase()
                     if main and self.out_dir:
@@ -280,6 +280,9 @@ class Trainer:
                 elif main and self.out_dir and time.monotonic() - last_ckpt > checkpoint_every_s:
                     self.elapsed += time.monotonic() - t0
                     t0 = time.monotonic()
+                    if not self.distributed:  # ranks would disagree; DDP re-plans at phase ends only
+                        self._replan()
+                        bar.total = self.config.total_images
                     self.save_checkpoint()
                     last_ckpt = time.monotonic()
         finally:
@@ -291,27 +294,37 @@ class Trainer:
         if main and self.out_dir:
             self.save_checkpoint()
 
-    def _replan(self, finished: Phase) -> None:
-        """Resize the remaining phases so the run ends within `budget["seconds"]`.
+    def _replan(self) -> None:
+        """Resize what is left of the schedule so the run ends within `budget["seconds"]`.
 
-        The planned per-scale speeds keep their ratios; the speed seen in the finished phase
-        corrects them all by one factor (the machine may be busier or idler than when measured).
+        Called at phase ends and checkpoints. The time since the last call is booked to the
+        scale that ran; a scale's speed is what was seen (after 30 s of it), else its measured
+        speed corrected by how far the seen scales were off theirs (the machine is shared).
         """
-        seconds = self.elapsed - self.phase_started
-        self.phase_started = self.elapsed
-        if not self.budget or self.done or seconds <= 0:
+        seconds, images = self.elapsed - self.phase_started, self.images_seen - self._mark_images
+        self.phase_started, self._mark_images = self.elapsed, self.images_seen
+        if not self.budget or self.done:
             return
-        speeds = self.budget["speeds"]
-        k = finished.images / seconds / speeds[finished.scale]
+        seen = self.budget.setdefault("observed", [[0, 0.0] for _ in self.config.batch_sizes])
+        seen[self.scale][0] += images
+        seen[self.scale][1] += seconds
+        calib = self.budget["speeds"]
+        secs = sum(t for _, t in seen)
+        k = sum(n / calib[s] for s, (n, _) in enumerate(seen)) / secs if secs > 0 else 1.0
+
+        def speed(s: int) -> float:
+            n, t = seen[s]
+            return n / t if t >= 30 else calib[s] * k
+        need = (self.phase.images - self.img_in_phase) / speed(self.phase.scale)
+        need += sum(ph.images / speed(ph.scale) for ph in self.phases[self.phase_index + 1:])
         left = self.budget["seconds"] - self.elapsed
-        need = sum(ph.images / (speeds[ph.scale] * k) for ph in self.phases[self.phase_index:])
-        factor = min(3.0, max(0.3, left / need)) if left > 0 else 0.3
+        factor = min(4.0, max(0.25, left / need)) if left > 0 else 0.25
         if self.distributed:  # every rank must follow rank 0's schedule
             t = torch.tensor([factor if self.rank == 0 else 0.0], device=self.device)
             torch.distributed.all_reduce(t)
             factor = float(t.item())
         if abs(factor - 1.0) > 0.02:
-            self.config = rescale_remaining(self.config, self.phase_index, factor)
+            self.config, self.img_in_phase = rescale_remaining(self.config, self.phase_index, factor, self.img_in_phase)
             self.phases = self.config.phases()
 
     def _install_signal_handlers(self) -> Callable[[], None]:
@@ -357,7 +370,8 @@ class Trainer:
                 "g_ema": self.g_ema.state_dict(), "opt_g": self.opt_g.state_dict(),
                 "opt_d": self.opt_d.state_dict(), "stream": self.stream.state_dict(),
                 "gen": self.gen.get_state(), "torch_rng": torch.get_rng_state(),
-                "phase_started": self.phase_started, "budget": self.budget}
+                "phase_started": self.phase_started, "mark_images": self._mark_images,
+                "budget": self.budget}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         saved = TrainConfig.from_dict(state["train_config"])
@@ -367,6 +381,9 @@ class Trainer:
         self.phase_index, self.img_in_phase = int(state["phase_index"]), int(state["img_in_phase"])
         self.step, self.images_seen, self.elapsed = int(state["step"]), int(state["images_seen"]), float(state["elapsed"])
         self.phase_started, self.budget = float(state.get("phase_started", 0.0)), state.get("budget")
+        if "mark_images" not in state:  # checkpoint from before per-scale speed booking
+            self.phase_started = self.elapsed
+        self._mark_images = int(state.get("mark_images", self.images_seen))
         self._build(int(state["scale"]), old=None)
         self.g.load_state_dict(state["g"])
         self.d.load_state_dict(state["d"])

@@ -124,10 +124,22 @@ def plan_for_minutes(config: TrainConfig, minutes: float, images_per_second: lis
     return replace(config, fade_images=tuple(fade), stable_images=tuple(stable))
 
 
-def rescale_remaining(config: TrainConfig, done_phases: int, factor: float) -> TrainConfig:
-    """Multiply the image counts of the phases after the first `done_phases` by `factor`."""
+def rescale_remaining(config: TrainConfig, phase_index: int, factor: float,
+                      img_in_phase: int = 0) -> tuple[TrainConfig, int]:
+    """Multiply what is left of phase `phase_index` and of every later phase by `factor`.
+
+    The current phase keeps the fraction already done (so a fade's alpha stays continuous);
+    returns the new config and the new image position inside the current phase.
+    """
     fade, stable = list(config.fade_images), list(config.stable_images)
-    for ph in config.phases()[done_phases:]:
+    phases = config.phases()
+    position = img_in_phase
+    for i, ph in enumerate(phases[phase_index:], start=phase_index):
         counts = fade if ph.kind == "fade" else stable
-        counts[ph.scale] = max(ph.batch_size, int(ph.images * factor) // ph.batch_size * ph.batch_size)
-    return replace(config, fade_images=tuple(fade), stable_images=tuple(stable))
+        new = max(ph.batch_size, int(ph.images * factor) // ph.batch_size * ph.batch_size)
+        if i == phase_index and img_in_phase:
+            done = img_in_phase / ph.images
+            position = int(done * new) // ph.batch_size * ph.batch_size
+            new = max(new, position + ph.batch_size)
+        counts[ph.scale] = new
+    return replace(config, fade_images=tuple(fade), stable_images=tuple(stable)), position

@@ -117,11 +117,12 @@ def train(config: TrainConfig, stream: BatchStream, *, out_dir: str | Path, resu
         trainer.budget = {"seconds": max_minutes * 60 * 0.96 - (time.monotonic() - t_start), "speeds": speeds}
     if state is not None:
         trainer.load_state_dict(state)
+        trainer._replan()  # the machine may be busier or idler than before the stop
         log(f"resumed at {trainer.images_seen} images, phase {trainer.phase_index + 1}/{len(trainer.phases)}, "
             f"alpha {trainer.alpha:.3f}")
     trainer.run(max_steps=max_steps, checkpoint_every_s=checkpoint_minutes * 60)
     if not trainer.done:
-        log(f"stopped at {trainer.images_seen}/{config.total_images} images; continue with --resume")
+        log(f"stopped at {trainer.images_seen}/{trainer.config.total_images} images; continue with --resume")
         return None
     model = trainer.model(info=info)
     if main:

@@ -1,0 +1,174 @@
+"""Progressive-GAN training: schedule, growing, exact resume, DDP sync, CLI. Tiny models only."""
+from __future__ import annotations
+
+import os
+import socket
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+import torch
+import torch.multiprocessing as mp
+from PIL import Image
+
+from generators.model import PGAN
+from generators.pgan import PGANConfig
+from generators.train import IterableStream, Trainer
+from generators.train_config import TrainConfig, plan_for_minutes, rescale_remaining
+from generators.train_run import train
+from studio.data import TensorStream
+
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Tiny ops on a shared 2-core machine: more threads only wait on each other."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+MODEL = PGANConfig(latent_dim=8, depths=(16, 16, 8), channels=1)  # 16x16
+
+
+def tiny_config(**kw) -> TrainConfig:
+    base = dict(batch_sizes=(8, 8, 8), fade_images=(0, 24, 16), stable_images=(16, 16, 16), seed=3)
+    return TrainConfig(MODEL, **{**base, **kw})
+
+
+def stream(seed: int = 0, rank: int = 0, world: int = 1) -> TensorStream:
+    images = (torch.rand(40, 1, 16, 16, generator=torch.Generator().manual_seed(5)) * 255).to(torch.uint8)
+    return TensorStream(images, seed=seed, rank=rank, world_size=world)
+
+
+def test_schedule_and_validation() -> None:
+    cfg = tiny_config()
+    assert [(p.resolution, p.kind, p.images) for p in cfg.phases()] == [
+        (4, "stable", 16), (8, "fade", 24), (8, "stable", 16), (16, "fade", 16), (16, "stable", 16)]
+    assert cfg.total_images == 88
+    assert TrainConfig.from_dict(cfg.to_dict()) == cfg
+    with pytest.raises(ValueError, match="multiples of 4"):
+        tiny_config(batch_sizes=(6, 8, 8))
+    with pytest.raises(ValueError, match="fade_images\\[0\\]"):
+        tiny_config(fade_images=(8, 8, 8))
+    with pytest.raises(ValueError, match="one entry per scale"):
+        tiny_config(stable_images=(8, 8))
+    with pytest.raises(ValueError, match="unknown train config keys"):
+        TrainConfig.from_dict({**cfg.to_dict(), "typo": 1})
+    planned = plan_for_minutes(cfg, 1.0, [100.0, 50.0, 10.0], time_shares=(0.2, 0.3, 0.5))
+    assert planned.stable_images[0] == 1200 and planned.fade_images[2] == 144  # half of 300, whole batches
+    assert all(v % 8 == 0 for v in planned.fade_images + planned.stable_images)
+    rescaled, at = rescale_remaining(planned, 3, 0.5)
+    assert rescaled.fade_images[:2] == planned.fade_images[:2] and rescaled.fade_images[2] == 72 and at == 0
+    midway, at = rescale_remaining(planned, 3, 2.0, img_in_phase=72)  # half-way through the fade
+    assert midway.fade_images[2] == 288 and at == 144  # alpha stays 0.5
+
+
+def test_training_grows_fades_and_exports(tmp_path: Path) -> None:
+    seen = []
+    model = train(tiny_config(), stream(), out_dir=tmp_path / "run", progress=False, log=print,
+                  on_phase_end=lambda t, ph, imgs: seen.append((ph.resolution, ph.kind, tuple(imgs.shape))))
+    assert seen == [(4, "stable", (36, 1, 4, 4)), (8, "fade", (36, 1, 8, 8)), (8, "stable", (36, 1, 8, 8)),
+                    (16, "fade", (36, 1, 16, 16)), (16, "stable", (36, 1, 16, 16))]
+    assert isinstance(model, PGAN) and model.generator.alpha == 0.0
+    loaded = PGAN.load(tmp_path / "run" / "final.safetensors")
+    z = loaded.sample_latents(4, seed=0)
+    assert torch.isfinite(loaded.generate(z)).all() and loaded.realism(loaded.generate(z)).shape == (4,)
+    assert loaded.info["training"]["images"] == 88
+    with pytest.raises(ValueError, match="--resume"):
+        train(tiny_config(), stream(), out_dir=tmp_path / "run", progress=False, log=lambda _: None)
+
+
+def test_alpha_fades_linearly_and_growing_keeps_lower_scales() -> None:
+    t = Trainer(tiny_config(), stream(), progress=False)
+    t.train_step(), t.train_step()  # 4x4 stable done (16 images)
+    t.run(max_steps=1)  # moves into the 8x8 fade
+    w4 = t.g.scale0.weight.detach().clone()
+    assert t.phase.kind == "fade" and t.g.alpha == 1.0
+    t.train_step()
+    assert t.alpha == pytest.approx(1 - 8 / 24) and t.d.alpha == t.g.alpha == t.g_ema.alpha
+    assert not torch.equal(t.g.scale0.weight, w4)  # lower scales keep training
+    assert not t.g.to_rgb[0].weight.requires_grad is False or t.phase.kind == "fade"
+
+
+def _flat(t: Trainer) -> dict[str, torch.Tensor]:
+    out = {f"g.{k}": v for k, v in t.g.state_dict().items()}
+    out.update({f"d.{k}": v for k, v in t.d.state_dict().items()})
+    out.update({f"ema.{k}": v for k, v in t.g_ema.state_dict().items()})
+    return out
+
+
+def test_resume_continues_exactly(tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    straight = Trainer(tiny_config(), stream(), progress=False)
+    straight.run(max_steps=9)  # through 4x4, the 8x8 fade and into 8x8 stable
+    first = Trainer(tiny_config(), stream(), out_dir=tmp_path, progress=False)
+    first.run(max_steps=4)  # stops mid fade, writes the checkpoint
+    assert first.phase.kind == "fade" and 0 < first.alpha < 1
+    second = Trainer(tiny_config(), stream(), out_dir=tmp_path, progress=False)
+    torch.manual_seed(123)  # the global RNG state is restored from the checkpoint
+    second.load_checkpoint()
+    assert second.alpha == first.alpha and second.images_seen == first.images_seen
+    second.run(max_steps=5)
+    assert second.step == straight.step and second.images_seen == straight.images_seen
+    a, b = _flat(straight), _flat(second)
+    assert a.keys() == b.keys()
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+    for sa, sb in zip(straight.opt_d.state.values(), second.opt_d.state.values()):
+        assert torch.equal(sa["exp_avg_sq"], sb["exp_avg_sq"])
+
+
+def test_lazy_gradient_penalty_and_iterable_source() -> None:
+    batches = lambda: iter([torch.rand(5, 1, 16, 16) * 2 - 1 for _ in range(3)])  # noqa: E731
+    t = Trainer(tiny_config(gp_every=2), IterableStream(batches), progress=False)
+    with_gp = ["gp" in t.train_step() for _ in range(4)]
+    assert with_gp == [True, False, True, False]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _ddp_worker(rank: int, world: int, port: int, out: str) -> None:
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    torch.set_num_threads(1)
+    torch.distributed.init_process_group("gloo", rank=rank, world_size=world)
+    try:
+        t = Trainer(tiny_config(), stream(rank=rank, world=world), rank=rank, world_size=world, progress=False)
+        before = torch.cat([p.detach().flatten().clone() for p in t.g.parameters()])
+        t.run(max_steps=4)  # 4x4 stable, then into the 8x8 fade (rebuilt and re-wrapped networks)
+        assert t.phase.kind == "fade" and t.scale == 1
+        state = {k: v.clone() for k, v in _flat(t).items()}
+        state["_moved"] = (torch.cat([p.detach().flatten() for p in t.g.parameters()])[:before.numel()]
+                           - before).abs().max()
+        torch.save(state, f"{out}/rank{rank}.pt")
+    finally:
+        torch.distributed.destroy_process_group()
+
+
+def test_ddp_two_gloo_processes_stay_in_sync(tmp_path: Path) -> None:
+    # fork: the children start at once instead of importing torch again (minutes on a busy box)
+    mp.start_processes(_ddp_worker, args=(2, _free_port(), str(tmp_path)), nprocs=2, join=True, start_method="fork")
+    r0 = torch.load(tmp_path / "rank0.pt", weights_only=True)
+    r1 = torch.load(tmp_path / "rank1.pt", weights_only=True)
+    assert r0["_moved"] > 0  # it trained
+    for k in r0:
+        assert torch.equal(r0[k], r1[k]), k
+
+
+def test_cli_trains_a_folder_and_resumes(tmp_path: Path) -> None:
+    from studio.cli import main
+    for i in range(24):
+        Image.new("L", (16, 16), i * 10).save(tmp_path / f"{i}.png")
+    args = ["train", "gan", "--data", str(tmp_path), "--out", str(tmp_path / "run"), "--resolution", "16",
+            "--depths", "8,8,8", "--batch-sizes", "8,8,8", "--latent-dim", "4", "--kimg", "0.016"]
+    assert main(args + ["--max-steps", "3"]) == 0
+    assert not (tmp_path / "run" / "final.safetensors").exists()
+    assert main(args + ["--resume", "--export", str(tmp_path / "m")]) == 0
+    assert PGAN.load(tmp_path / "m.safetensors").resolution == 16
+    assert sorted(p.name for p in (tmp_path / "run" / "samples").iterdir())[0] == "01_4px_stable.png"
+    assert main(["train", "gan", "--data", str(tmp_path / "nothing"), "--out", str(tmp_path / "x")]) == 2
