@@ -120,7 +120,7 @@ def train_encoder(config: EncoderConfig, stream: Stream, *, train: TrainConfig, 
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
-        losses.append(float(loss))
+        losses.append(float(loss.detach()))
         if on_step:
             on_step(step, losses[-1])
         bar.set_postfix(loss=f"{losses[-1]:.4f}", refresh=False)
