@@ -1,8 +1,9 @@
 """Progressive-GAN training (Karras et al. 2018), resumable, single process or DDP.
 
 Losses as in the paper and pytorch_GAN_zoo: WGAN-GP (lambda 10) with drift epsilon * D(real)^2,
-Adam(betas 0, 0.99), an exponential moving average of the generator (decay 0.999 per step) and
-real images faded between scales like the generator. Differences that make it fast, none of
+Adam(betas 0, 0.99), an exponential moving average of the generator (decay 0.999 per step, or a
+half-life in images for short runs, see `TrainConfig.ema_half_life`) and real images faded
+between scales like the generator. Differences that make it fast, none of
 which changes the mathematics of a step:
 
 - the discriminator sees real and fake images in one batch (minibatch-stddev groups of 4 never
@@ -225,7 +226,7 @@ class Trainer:
         for p in self._d_trainable:
             p.requires_grad_(True)
         with torch.no_grad():
-            torch._foreach_lerp_(self._ema_params, self._g_params, 1.0 - cfg.ema_decay)
+            torch._foreach_lerp_(self._ema_params, self._g_params, 1.0 - cfg.ema_beta(self.phase.batch_size))
         stats.update(loss_d=loss_d.detach(), loss_g=loss_g.detach())
         self.step += 1
         self.img_in_phase += self.phase.batch_size

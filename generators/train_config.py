@@ -40,7 +40,15 @@ class TrainConfig:
     gp_lambda: float = 10.0  # WGAN-GP
     gp_every: int = 1  # > 1: lazy penalty every k D steps with weight lambda * k (a deviation)
     drift: float = 0.001  # epsilon * D(real)^2
-    ema_decay: float = 0.999  # per step, as in pytorch_GAN_zoo
+    ema_decay: float = 0.999  # per step, as in pytorch_GAN_zoo (used when ema_half_life == 0)
+    # > 0: the EMA forgets half its weight every this many images, whatever the batch size
+    # (StyleGAN2's ema_kimg). Short runs need it: at 0.999 per step the EMA spans ~1,000 steps,
+    # more than a whole phase of a CPU run, so newly grown layers would stay near their init.
+    ema_half_life: int = 0
+
+    def ema_beta(self, batch_size: int) -> float:
+        """The EMA's per-step decay for a global batch of `batch_size` images."""
+        return 0.5 ** (batch_size / self.ema_half_life) if self.ema_half_life > 0 else self.ema_decay
     seed: int = 0
     sample_seed: int = 1234  # fixed latents of the per-phase sample grids
     n_samples: int = 36

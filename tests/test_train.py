@@ -65,6 +65,13 @@ def test_schedule_and_validation() -> None:
     assert midway.fade_images[2] == 288 and at == 144  # alpha stays 0.5
 
 
+def test_ema_half_life_is_counted_in_images() -> None:
+    assert tiny_config().ema_beta(64) == 0.999  # the reference: per step, whatever the batch
+    cfg = tiny_config(ema_half_life=2000)
+    assert cfg.ema_beta(16) ** (2000 / 16) == pytest.approx(0.5)
+    assert cfg.ema_beta(64) ** (2000 / 64) == pytest.approx(0.5)
+
+
 def test_training_grows_fades_and_exports(tmp_path: Path) -> None:
     seen = []
     model = train(tiny_config(), stream(), out_dir=tmp_path / "run", progress=False, log=print,
@@ -89,7 +96,22 @@ def test_alpha_fades_linearly_and_growing_keeps_lower_scales() -> None:
     t.train_step()
     assert t.alpha == pytest.approx(1 - 8 / 24) and t.d.alpha == t.g.alpha == t.g_ema.alpha
     assert not torch.equal(t.g.scale0.weight, w4)  # lower scales keep training
-    assert not t.g.to_rgb[0].weight.requires_grad is False or t.phase.kind == "fade"
+    assert t.g.to_rgb[0].weight.requires_grad and t.d.from_rgb[0].weight.requires_grad  # 4x4 path in use
+    t.run(max_steps=2)  # the fade ends: the 4x4 RGB layers leave the forward path and freeze
+    assert t.phase.kind == "stable" and t.alpha == 0.0
+    assert not t.g.to_rgb[0].weight.requires_grad and t.g.to_rgb[1].weight.requires_grad
+
+
+def test_budget_replan_resizes_what_is_left() -> None:
+    t = Trainer(tiny_config(), stream(), progress=False)
+    t.run(max_steps=1)
+    # 8 images at 4x4 took 40 s: 0.2 img/s, half the measured 0.4, so unseen scales are assumed
+    # at half their measured speed too; time needed for the rest: 8/0.2 + 40/0.1 + 32/0.05 = 1080 s
+    t.budget = {"seconds": 40.0 + 2 * 1080.0, "speeds": [0.4, 0.2, 0.1]}
+    t.elapsed = 40.0
+    t._replan()  # twice that time is left: twice the images, and the current phase stays half done
+    assert t.config.fade_images == (0, 48, 32) and t.config.stable_images == (32, 32, 32)
+    assert t.img_in_phase == 16 and t.budget["observed"][0] == [8, 40.0]
 
 
 def _flat(t: Trainer) -> dict[str, torch.Tensor]:
@@ -172,3 +194,20 @@ def test_cli_trains_a_folder_and_resumes(tmp_path: Path) -> None:
     assert PGAN.load(tmp_path / "m.safetensors").resolution == 16
     assert sorted(p.name for p in (tmp_path / "run" / "samples").iterdir())[0] == "01_4px_stable.png"
     assert main(["train", "gan", "--data", str(tmp_path / "nothing"), "--out", str(tmp_path / "x")]) == 2
+
+
+def test_swd_and_nearest_neighbour_benchmarks() -> None:
+    from benchmarks.nearest_neighbour import nearest
+    from benchmarks.swd import laplacian_pyramid, pyr_up, swd
+    g = torch.Generator().manual_seed(0)
+    smooth = torch.nn.functional.interpolate(torch.rand(64, 1, 8, 8, generator=g), size=32, mode="bilinear") * 2 - 1
+    other = torch.nn.functional.interpolate(torch.rand(64, 1, 8, 8, generator=g), size=32, mode="bilinear") * 2 - 1
+    noise = torch.rand(64, 1, 32, 32, generator=g) * 2 - 1
+    levels = laplacian_pyramid(smooth)
+    assert [lv.shape[-1] for lv in levels] == [32, 16]
+    assert torch.allclose(levels[0] + pyr_up(levels[1]), smooth, atol=1e-5)  # the pyramid inverts
+    same, close, far = swd(smooth, smooth), swd(smooth, other), swd(smooth, noise)
+    assert same["avg"] == pytest.approx(0.0, abs=1e-6) and set(same) == {"32", "16", "avg"}
+    assert far["avg"] > 3 * close["avg"]
+    d, i = nearest(other[:5], torch.cat([noise, other]))
+    assert torch.equal(i, torch.arange(64, 69)) and d.max() < 1e-3

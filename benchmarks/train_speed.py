@@ -1,0 +1,162 @@
+"""Training speed, side by side: our trainer vs pytorch_GAN_zoo's PGAN, same configuration.
+
+    python -m benchmarks.train_speed --zoo /path/to/pytorch_GAN_zoo [--seconds 20] [--threads 2]
+
+Both run on the same random in-memory images, one after the other, each in a child process with
+the same thread count, at 4x4 (stable) and 8x8 (fading in), depths 256/256/128/64/32, latent
+128, batch 16 (the reference's default). We also time our own per-scale batch sizes (64 at 4x4,
+32 at 8x8), which is how the shipped models train. Printed: images/s of each and the ratio.
+
+The reference is timed generously: only its per-iteration work (real-image fade, the alpha
+update every 32 iterations, `optimizeParameters`), without its DataLoader or logging. Its
+checkout is copied to a scratch folder (default /tmp/zoo_bench) and patched there, never here:
+Adam betas as floats (torch >= 2.x rejects ints) and, on CPU, `updateAlpha` reaching the plain
+moving-average generator (`getOriginalAvgG()`, there is no DataParallel wrapper). It needs h5py.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+DEPTHS = (256, 256, 128, 64, 32)
+LATENT = 128
+PATCHES = {
+    "models/progressive_gan.py": [("betas=[0, 0.99]", "betas=[0.0, 0.99]"),
+                                  ("self.avgG.module.setNewAlpha(newAlpha)",
+                                   "self.getOriginalAvgG().setNewAlpha(newAlpha)")],
+}
+
+
+def scratch_copy(zoo: Path, dest: Path) -> Path:
+    """Copy the reference to `dest` and apply the two local fixes there."""
+    if not (zoo / "models" / "progressive_gan.py").is_file():
+        raise SystemExit(f"{zoo}: not a pytorch_GAN_zoo checkout (no models/progressive_gan.py)")
+    if dest.exists():
+        shutil.rmtree(dest)
+    shutil.copytree(zoo, dest, ignore=shutil.ignore_patterns(".git"))
+    for rel, subs in PATCHES.items():
+        path = dest / rel
+        text = path.read_text()
+        for old, new in subs:
+            if old in text:
+                text = text.replace(old, new)
+        path.write_text(text)
+    return dest
+
+
+def run_zoo(zoo: Path, scale: int, batch: int, seconds: float) -> float:
+    """Child process: images/s of the reference's training iterations at `scale`."""
+    sys.path.insert(0, str(zoo))
+    import torch
+    import torch.nn.functional as F
+    from models.progressive_gan import ProgressiveGAN
+    torch.manual_seed(0)
+    model = ProgressiveGAN(dimLatentVector=LATENT, depthScale0=DEPTHS[0], miniBatchStdDev=True, useGPU=False,
+                           lossMode="WGANGP", lambdaGP=10.0, epsilonD=0.001, baseLearningRate=0.001, dimOutput=1)
+    for d in DEPTHS[1:scale + 1]:
+        model.addScale(d)
+    res = 4 * 2 ** scale
+    data = torch.rand(512, 1, res, res) * 2 - 1
+    alpha = 1.0 if scale else 0.0
+    model.updateAlpha(alpha)
+    it, done, start = 0, 0, None
+    while True:
+        if scale and it % 32 == 0:  # the reference's linear schedule: a jump every 32 iterations
+            alpha = max(0.0, alpha - 1 / 600)
+            model.updateAlpha(alpha)
+        x = data[(it * batch) % 512:(it * batch) % 512 + batch]
+        if model.config.alpha > 0:
+            low = F.interpolate(F.avg_pool2d(x, 2), scale_factor=2, mode="nearest")
+            x = model.config.alpha * low + (1 - model.config.alpha) * x
+        model.optimizeParameters(x)
+        it += 1
+        if it == 3:
+            start = time.perf_counter()
+        elif start is not None:
+            done += batch
+            if time.perf_counter() - start > seconds:
+                return done / (time.perf_counter() - start)
+
+
+def run_ours(scale: int, batch: int, seconds: float) -> float:
+    """Child process: images/s of our trainer at `scale` (a fade phase from 8x8 on)."""
+    sys.path.insert(0, str(ROOT))
+    import torch
+    from generators.pgan import PGANConfig
+    from generators.train import Trainer
+    from generators.train_config import TrainConfig
+    from generators.train_run import RandomStream
+    n = scale + 1
+    cfg = TrainConfig(PGANConfig(latent_dim=LATENT, depths=DEPTHS[:n], channels=1), batch_sizes=(batch,) * n,
+                      fade_images=(0,) + (10 ** 8,) * (n - 1), stable_images=(10 ** 8,) * n)
+    t = Trainer(cfg, RandomStream(1, 4 * 2 ** scale), progress=False)
+    t.phase_index = len(t.phases) - 2 if scale else 0
+    t._enter_phase()
+    done, start = 0, None
+    for i in range(10 ** 9):
+        t.train_step()
+        if i == 2:
+            start = time.perf_counter()
+        elif start is not None:
+            done += batch
+            if time.perf_counter() - start > seconds:
+                return done / (time.perf_counter() - start)
+    return 0.0
+
+
+def child(args: argparse.Namespace) -> None:
+    import torch
+    torch.set_num_threads(args.threads)
+    speed = (run_zoo(Path(args.zoo), args.scale, args.batch, args.seconds) if args.who == "zoo"
+             else run_ours(args.scale, args.batch, args.seconds))
+    print(json.dumps({"images_per_s": speed}))
+
+
+def measure(who: str, zoo: Path, scale: int, batch: int, seconds: float, threads: int) -> float:
+    cmd = [sys.executable, "-m", "benchmarks.train_speed", "--child", who, "--zoo", str(zoo), "--scale", str(scale),
+           "--batch", str(batch), "--seconds", str(seconds), "--threads", str(threads)]
+    out = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    if out.returncode:
+        raise SystemExit(f"{who} failed:\n{out.stderr[-2000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])["images_per_s"]
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--zoo", required=True, help="pytorch_GAN_zoo checkout (read only; copied to --scratch)")
+    p.add_argument("--scratch", default="/tmp/zoo_bench")
+    p.add_argument("--seconds", type=float, default=20.0, help="timed seconds per measurement")
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--json", help="also write the results here")
+    p.add_argument("--child", choices=("zoo", "ours"), help=argparse.SUPPRESS)
+    p.add_argument("--scale", type=int, default=0, help=argparse.SUPPRESS)
+    p.add_argument("--batch", type=int, default=16, help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    if args.child:
+        args.who = args.child
+        child(args)
+        return 0
+    zoo = scratch_copy(Path(args.zoo), Path(args.scratch))
+    rows = []
+    for scale, our_batch in ((0, 64), (1, 32)):
+        ref = measure("zoo", zoo, scale, 16, args.seconds, args.threads)
+        same = measure("ours", zoo, scale, 16, args.seconds, args.threads)
+        tuned = measure("ours", zoo, scale, our_batch, args.seconds, args.threads)
+        rows.append({"resolution": 4 * 2 ** scale, "zoo_batch16": ref, "ours_batch16": same,
+                     f"ours_batch{our_batch}": tuned, "ratio_same_batch": same / ref, "ratio_our_batch": tuned / ref})
+        print(f"{4 * 2 ** scale}x{4 * 2 ** scale}: pytorch_GAN_zoo {ref:.0f} img/s (batch 16) | ours {same:.0f} img/s "
+              f"(batch 16, x{same / ref:.2f}) | ours {tuned:.0f} img/s (batch {our_batch}, x{tuned / ref:.2f})", flush=True)
+    if args.json:
+        Path(args.json).write_text(json.dumps({"threads": args.threads, "rows": rows}, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
