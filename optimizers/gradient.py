@@ -11,7 +11,7 @@ optimizer), this search
 - optionally halves the restarts (keeping the best) at given fractions of the budget, which saves
   most of the compute once the good basins are known,
 - stops when the best loss has not improved for `patience` steps,
-- can start from given latents (an encoder's guess), jittered for the other restarts.
+- can start from given latents (an encoder's guess), jittered for half of the other restarts.
 """
 from __future__ import annotations
 
@@ -56,17 +56,17 @@ class GradientSearch(Search):
         self._ref_loss, self._last_improved = math.inf, 0
 
     def _initial(self, starts: torch.Tensor | None, sigma: float) -> torch.Tensor:
+        """[R, d]: the starts, then half of the other restarts jittered around them (their basin),
+        and the rest fresh from the prior (in case the guess sits in the wrong basin)."""
         gen = torch.Generator().manual_seed(self.seed)
         noise = torch.randn(self.batch, self.latent_dim, generator=gen)
         if starts is None:
             return noise
         starts = starts[: self.batch]
-        rows = [starts]
         extra = self.batch - len(starts)
-        if extra > 0:
-            base = starts[torch.arange(extra) % len(starts)]
-            rows.append(base + sigma * noise[:extra] if sigma > 0 else noise[:extra])
-        return torch.cat(rows)
+        jittered = (extra + 1) // 2 if sigma > 0 else 0
+        base = starts[torch.arange(jittered) % len(starts)]
+        return torch.cat([starts, base + sigma * noise[:jittered], noise[jittered:extra]])
 
     def _lr_factor(self, step: int) -> float:
         if self.schedule == "constant":

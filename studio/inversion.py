@@ -3,8 +3,11 @@
     OPENBLAS_NUM_THREADS=1 .venv/bin/python -m studio.inversion --model faces64 --minutes 6
 
 writes assets/inversion/<model>.safetensors + .json (config, training settings, metrics on fresh
-samples and on held-out real images). The work is `optimizers.inversion.train_inversion`; this
-module only loads the model and the validation images and writes the files.
+samples and on held-out real images) and assets/inversion/<model>-directions.safetensors (the
+latent directions that move the image most, the preference search's subspace). The work is in
+`optimizers.inversion` and `optimizers.subspace`; this module loads the model and the validation
+images and writes the files. `--minutes` counts this process's CPU time, so a busy machine
+slows the training down but does not cut it short.
 """
 from __future__ import annotations
 
@@ -17,6 +20,7 @@ from pathlib import Path
 import torch
 
 from optimizers.inversion import SHIPPED, InversionConfig, TrainConfig, save_inversion, train_inversion
+from optimizers.subspace import image_directions, save_subspace
 from studio.catalog import Catalog
 
 
@@ -32,7 +36,8 @@ def real_image_metrics(encoder, model, images: torch.Tensor) -> dict[str, float]
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m studio.inversion", description=__doc__.split("\n")[0])
     p.add_argument("--model", required=True, help="catalog id or model file")
-    p.add_argument("--minutes", type=float, default=6.0, help="wall-clock limit of the training")
+    p.add_argument("--minutes", type=float, default=6.0, help="CPU-time limit of the training")
+    p.add_argument("--directions", type=int, default=16, help="image directions to ship (0: none)")
     p.add_argument("--steps", type=int, default=4000)
     p.add_argument("--batch", type=int, default=32)
     p.add_argument("--lr", type=float, default=2e-3)
@@ -49,14 +54,14 @@ def main(argv: list[str] | None = None) -> int:
     config = InversionConfig(model.latent_dim, model.resolution, model.channels, width=args.width)
     train = TrainConfig(steps=args.steps, batch=args.batch, lr=args.lr, image_weight=args.image_weight,
                         image_every=args.image_every, seed=args.seed)
-    deadline = time.monotonic() + 60 * args.minutes
+    deadline = time.process_time() + 60 * args.minutes
 
     def log(step: int, values: dict[str, float]) -> None:
         if step % 100 == 0:
             print(f"step {step}: " + ", ".join(f"{k} {v:.4f}" for k, v in values.items()), file=sys.stderr, flush=True)
 
     encoder, metrics = train_inversion(model, config=config, train=train, callback=log,
-                                       should_stop=lambda: time.monotonic() > deadline)
+                                       should_stop=lambda: time.process_time() > deadline)
     try:
         from studio.commands.compose_sim import load_targets
         real = load_targets(argparse.Namespace(images=None, data=args.data, targets=256, seed=args.seed),
@@ -69,6 +74,11 @@ def main(argv: list[str] | None = None) -> int:
             "how": "trained on the generator's own samples: latent MSE on the unit shell + image MSE of G(E(G(z)))"}
     path = save_inversion(encoder, out, info=info)
     print(json.dumps({"wrote": str(path), **metrics}))
+    if args.directions:
+        sub = image_directions(model, args.directions, n=1024, seed=args.seed)
+        where = save_subspace(sub, out.with_name(f"{out.stem}-directions.safetensors"),
+                              info={"generator": args.model, "samples": 1024, "explained": float(sub.explained.sum())})
+        print(json.dumps({"wrote": str(where), "explained": float(sub.explained.sum())}))
     return 0
 
 
