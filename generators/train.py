@@ -130,6 +130,13 @@ class Trainer:
         return 1.0 - self.img_in_phase / ph.images if ph.kind == "fade" and self.phase_index < len(self.phases) else 0.0
 
     @property
+    def images_left(self) -> int:
+        """Images still to train in this schedule (re-planning can change it)."""
+        if self.done:
+            return 0
+        return self.phase.images - self.img_in_phase + sum(ph.images for ph in self.phases[self.phase_index + 1:])
+
+    @property
     def done(self) -> bool:
         return self.phase_index >= len(self.phases)
 
@@ -239,7 +246,7 @@ class Trainer:
         """Train until the schedule ends, `max_steps` more steps, or SIGINT/SIGTERM (then save)."""
         main = self.rank == 0
         restore = self._install_signal_handlers()
-        bar = tqdm(total=self.config.total_images, initial=self.images_seen, unit="img", unit_scale=True,
+        bar = tqdm(total=self.images_seen + self.images_left, initial=self.images_seen, unit="img", unit_scale=True,
                    disable=not (self.progress and main), mininterval=1.0 if os.isatty(2) else 30.0,
                    dynamic_ncols=True, smoothing=0.05)
         log = (self.out_dir / "log.jsonl").open("a") if self.out_dir and main else None
@@ -273,7 +280,7 @@ class Trainer:
                     if main and self.on_phase_end:
                         self.on_phase_end(self, finished, self.samples())
                     self._replan()
-                    bar.total = self.config.total_images
+                    bar.total = self.images_seen + self.images_left
                     self._enter_phase()
                     if main and self.out_dir:
                         self.save_checkpoint()
@@ -283,7 +290,7 @@ class Trainer:
                     t0 = time.monotonic()
                     if not self.distributed:  # ranks would disagree; DDP re-plans at phase ends only
                         self._replan()
-                        bar.total = self.config.total_images
+                        bar.total = self.images_seen + self.images_left
                     self.save_checkpoint()
                     last_ckpt = time.monotonic()
         finally:

@@ -122,7 +122,7 @@ def train(config: TrainConfig, stream: BatchStream, *, out_dir: str | Path, resu
             f"alpha {trainer.alpha:.3f}")
     trainer.run(max_steps=max_steps, checkpoint_every_s=checkpoint_minutes * 60)
     if not trainer.done:
-        log(f"stopped at {trainer.images_seen}/{trainer.config.total_images} images; continue with --resume")
+        log(f"stopped at {trainer.images_seen} images, {trainer.images_left} to go; continue with --resume")
         return None
     model = trainer.model(info=info)
     if main:

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Reproduces the three shipped generators on a 2-core CPU machine: faces64 in one process,
-# fashion32 then textures64 in a second one, one torch thread each, about 80 minutes
+# fashion32 then textures64 in a second one, one torch thread each, about 90 minutes
 # of wall time in all (FACES_MIN etc. override).
 # Each run plans its phase lengths from measured speed to fit --max-minutes, checkpoints every
 # 5 minutes into runs/NAME/ (resume a stopped run by adding --resume to the same command), and
@@ -12,8 +12,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PY:-.venv/bin/python}
 RESUME=${RESUME:-}   # RESUME=--resume continues the runs in runs/
-FACES_MIN=${FACES_MIN:-80}
-FASHION_MIN=${FASHION_MIN:-30}
+FACES_MIN=${FACES_MIN:-90}
+FASHION_MIN=${FASHION_MIN:-35}
 TEXTURES_MIN=${TEXTURES_MIN:-50}
 mkdir -p runs
 
