@@ -60,7 +60,8 @@ def evaluate(encoders: list[Path], data: str, *, train_subset: int) -> dict:
         rows[path.stem] = {"probe": linear_probe(ftr, ytr, fva, yva), "knn": knn_accuracy(ftr, ytr, fva, yva),
                            "effective_rank": effective_rank(ftr), "dim": ftr.shape[1],
                            "spectrum": singular_spectrum(ftr).tolist(),
-                           "train_seconds": enc.info.get("train_seconds"), "steps": enc.info.get("steps"),
+                           "train_seconds": enc.info.get("train_seconds"),
+                           "train_cpu_seconds": enc.info.get("train_cpu_seconds"), "steps": enc.info.get("steps"),
                            "reconstruction_mse": enc.info.get("reconstruction_mse")}
         print(f"{path.stem}: probe {rows[path.stem]['probe']:.4f} knn {rows[path.stem]['knn']:.4f} "
               f"erank {rows[path.stem]['effective_rank']:.1f} ({time.perf_counter() - t:.0f}s)", flush=True)
@@ -68,16 +69,18 @@ def evaluate(encoders: list[Path], data: str, *, train_subset: int) -> dict:
 
 
 def table(results: dict) -> str:
-    lines = ["| encoder | task | linear probe | k-NN (k=20) | effective rank / D | train time |",
-             "|---|---|---|---|---|---|"]
+    lines = ["| encoder | task | linear probe | k-NN (k=20) | effective rank / D | steps | train CPU / wall |",
+             "|---|---|---|---|---|---|---|"]
     for data, rows in results.items():
         for name, r in rows.items():
             if "probe" not in r:
-                lines.append(f"| {name} | (no labels) | | | {r['effective_rank']:.1f} | |")
+                lines.append(f"| {name} | (no labels) | | | {r['effective_rank']:.1f} | | |")
                 continue
             rank = f"{r['effective_rank']:.1f} / {r['dim']}" if "effective_rank" in r else ""
-            secs = f"{r['train_seconds'] / 60:.1f} min" if r.get("train_seconds") else ""
-            lines.append(f"| {name} | {TASK[data]} | {100 * r['probe']:.1f}% | {100 * r['knn']:.1f}% | {rank} | {secs} |")
+            cpu = f"{r['train_cpu_seconds'] / 60:.1f}" if r.get("train_cpu_seconds") else "?"
+            secs = f"{cpu} / {r['train_seconds'] / 60:.1f} min" if r.get("train_seconds") else ""
+            lines.append(f"| {name} | {TASK[data]} | {100 * r['probe']:.1f}% | {100 * r['knn']:.1f}% | {rank} | "
+                         f"{r.get('steps') or ''} | {secs} |")
     return "\n".join(lines) + "\n"
 
 

@@ -41,6 +41,7 @@ def rows() -> list[dict]:
         metrics = {k: round(v, 4) for k, v in (("linear_probe", p.get("probe")), ("knn", p.get("knn")),
                                                ("effective_rank", p.get("effective_rank"))) if v is not None}
         metrics.update({"dim": meta["config"]["dim"], "train_minutes": round(meta.get("train_seconds", 0) / 60, 1),
+                        "train_cpu_minutes": round(meta.get("train_cpu_seconds", 0) / 60, 1),
                         "steps": meta.get("steps")})
         if "reconstruction_mse" in meta:
             metrics["reconstruction_mse"] = round(meta["reconstruction_mse"], 5)

@@ -99,16 +99,16 @@ def train_encoder(config: EncoderConfig, stream: Stream, *, train: TrainConfig, 
     model = build_model(config).to(device)
     augment = Augment(preset(train.augment), seed=train.seed + 1)
     opt = torch.optim.AdamW(model.parameters(), lr=train.lr, weight_decay=train.weight_decay)
-    start, seconds, losses = 0, 0.0, []
+    start, seconds, cpu_seconds, losses = 0, 0.0, 0.0, []
     ckpt = out_dir / CHECKPOINT
     if resume and ckpt.is_file():
-        start, seconds, losses = load_checkpoint(ckpt, model, opt, stream, augment, config, train)
+        start, seconds, cpu_seconds, losses = load_checkpoint(ckpt, model, opt, stream, augment, config, train)
         if progress:
             print(f"resuming {ckpt} at step {start}/{train.steps}")
     model.train()
     bar = tqdm(range(start, train.steps), initial=start, total=train.steps, desc=f"{config.method}",
                unit="step", disable=not progress, mininterval=5.0)
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()  # wall clock and this process's CPU time
     for step in bar:
         for g in opt.param_groups:
             g["lr"] = learning_rate(step, train)
@@ -126,10 +126,12 @@ def train_encoder(config: EncoderConfig, stream: Stream, *, train: TrainConfig, 
         bar.set_postfix(loss=f"{losses[-1]:.4f}", refresh=False)
         if (step + 1) % train.checkpoint_every == 0 and step + 1 < train.steps:
             save_checkpoint(ckpt, model, opt, stream, augment, config, train, step + 1,
-                            seconds + time.perf_counter() - t0, losses)
+                            seconds + time.perf_counter() - t0, cpu_seconds + time.process_time() - c0, losses)
     seconds += time.perf_counter() - t0
+    cpu_seconds += time.process_time() - c0
     encoder = model.encoder.eval()
-    meta: dict[str, Any] = {"train": asdict(train), "train_seconds": round(seconds, 1), "steps": train.steps,
+    meta: dict[str, Any] = {"train": asdict(train), "train_seconds": round(seconds, 1),
+                            "train_cpu_seconds": round(cpu_seconds, 1), "steps": train.steps,
                             "final_loss": sum(losses[-20:]) / max(1, len(losses[-20:])), **(info or {})}
     if calibration_images is not None:
         cal = calibration_images.to(device)
@@ -139,13 +141,13 @@ def train_encoder(config: EncoderConfig, stream: Stream, *, train: TrainConfig, 
             with torch.no_grad():
                 meta["reconstruction_mse"] = float(sum(model.loss(b) * len(b) for b in cal.split(256)) / len(cal))
     path = save_encoder(encoder, out_dir / "encoder", info=meta)
-    save_checkpoint(ckpt, model, opt, stream, augment, config, train, train.steps, seconds, losses)
+    save_checkpoint(ckpt, model, opt, stream, augment, config, train, train.steps, seconds, cpu_seconds, losses)
     (out_dir / "losses.json").write_text(json.dumps(losses))
     return TrainResult(encoder, path, train.steps, seconds, losses)
 
 
 def save_checkpoint(path: Path, model, opt, stream: Stream, augment: Augment, config: EncoderConfig,
-                    train: TrainConfig, step: int, seconds: float, losses: list[float]) -> None:
+                    train: TrainConfig, step: int, seconds: float, cpu_seconds: float, losses: list[float]) -> None:
     """Weights, Adam moments, stream and augmentation RNG state: safetensors + JSON metadata."""
     tensors = {f"model.{k}": v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     params = [p for g in opt.param_groups for p in g["params"]]
@@ -160,7 +162,7 @@ def save_checkpoint(path: Path, model, opt, stream: Stream, augment: Augment, co
         else:
             stream_json[k] = v
     meta = {"format": CKPT_FORMAT, "config": config.to_json(), "train": json.dumps(asdict(train)),
-            "step": str(step), "seconds": str(seconds), "stream": json.dumps(stream_json),
+            "step": str(step), "seconds": str(seconds), "cpu_seconds": str(cpu_seconds), "stream": json.dumps(stream_json),
             "losses": json.dumps(losses)}
     tmp = path.with_suffix(".tmp")
     save_file(tensors, str(tmp), metadata=meta)
@@ -168,7 +170,7 @@ def save_checkpoint(path: Path, model, opt, stream: Stream, augment: Augment, co
 
 
 def load_checkpoint(path: Path, model, opt, stream: Stream, augment: Augment, config: EncoderConfig,
-                    train: TrainConfig) -> tuple[int, float, list[float]]:
+                    train: TrainConfig) -> tuple[int, float, float, list[float]]:
     with safe_open(str(path), "pt") as f:
         meta = f.metadata() or {}
     if meta.get("format") != CKPT_FORMAT:
@@ -190,4 +192,4 @@ def load_checkpoint(path: Path, model, opt, stream: Stream, augment: Augment, co
     state = json.loads(meta["stream"])
     state.update({k[7:]: v for k, v in tensors.items() if k.startswith("stream.")})
     stream.load_state_dict(state)
-    return int(meta["step"]), float(meta["seconds"]), json.loads(meta["losses"])
+    return int(meta["step"]), float(meta["seconds"]), float(meta.get("cpu_seconds", 0)), json.loads(meta["losses"])
