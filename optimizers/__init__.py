@@ -32,9 +32,16 @@ Composing by preference (no target image, only a person's choices):
     pref.best() -> [d]; pref.rounds; pref.undo(r); pref.branch(r); pref.set_strength(s)
     text = pref.to_json(); PreferenceSearch.from_json(text)   # our JSON, replayed, never unpickled
 
-Learned inversion and search subspaces: `optimizers.inversion` (an image -> z encoder trained
-on a generator's own samples, whose guess starts the gradient search) and
-`optimizers.subspace` (principal directions for preference rounds).
+    PreferenceSearch(..., optimizer="elitist" | NEVERGRAD_NAME, basis=Subspace.basis, center=...)
+
+More in submodules:
+- `optimizers.inspire.inspire(generator, target, method=..., start=...)`: one call, a SearchResult.
+- `optimizers.inversion`: the learned inversion encoder (image -> z, trained on the generator's own
+  samples); `load_inversion(shipped_inversion(model_id))` and `guess(encoder, target)` give the
+  gradient search's `start`.
+- `optimizers.subspace`: `image_directions(generator, m)` / `shipped_subspace(model_id)`, the
+  latent directions that move the image most, a `basis` for preference rounds.
+- `optimizers.simulate`: simulated users and the compose benchmark (`compose_table`).
 """
 from .gradient import GradientSearch
 from .nevergrad_search import NevergradSearch, nevergrad_names

@@ -34,7 +34,7 @@ class GradientSearch(Search):
 
     def __init__(self, objective: Objective, *, budget: int, seed: int = 0, batch: int = 16, lr: float = 0.1,
                  betas: tuple[float, float] = (0.9, 0.99), schedule: str = "cosine", final_lr: float = 0.01,
-                 patience: int | None = None, min_delta: float = 1e-4, prune_at: tuple[float, ...] = (),
+                 patience: int | None = None, min_delta: float = 1e-4, prune_at: tuple[float, ...] = (0.1, 0.25),
                  start: torch.Tensor | None = None, start_sigma: float = 0.5):
         super().__init__(objective, budget=budget, seed=seed, batch=batch)
         if schedule not in SCHEDULES:
