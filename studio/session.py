@@ -73,6 +73,7 @@ class Session:
     kept: list[Kept] = field(default_factory=list)
     current: int | None = None  # the selected node
     compose: dict[str, Any] | None = None  # the preference search's own JSON state
+    _next: dict[str, int] = field(default_factory=lambda: {"node": 0, "round": 0}, repr=False, compare=False)
 
     # -- building the tree ---------------------------------------------------------------------
 
@@ -84,12 +85,20 @@ class Session:
         if parent is not None and parent not in self.nodes:
             raise ValueError(f"parent node {parent} does not exist")
         values = z.detach().cpu().float().flatten().tolist() if isinstance(z, torch.Tensor) else [float(v) for v in z]
-        node = Node(id=_next_id(self.nodes), z=values, kind=kind, parent=parent,
+        node = Node(id=self._take("node", self.nodes), z=values, kind=kind, parent=parent,
                     info=dict(info or {}))
         self.nodes[node.id] = node
         if select:
             self.current = node.id
         return node
+
+    def _take(self, what: str, items: dict[int, Any]) -> int:
+        """The next free id: a counter, moved past the largest id when items came from elsewhere."""
+        i = self._next[what]
+        if i in items or (i == 0 and items):
+            i = max(items) + 1
+        self._next[what] = i + 1
+        return i
 
     def node(self, node_id: int) -> Node:
         if node_id not in self.nodes:
@@ -109,7 +118,7 @@ class Session:
         return out[::-1]
 
     def add_round(self, candidates: list[int], *, parent_round: int | None) -> Round:
-        rnd = Round(id=_next_id(self.rounds), parent_round=parent_round,
+        rnd = Round(id=self._take("round", self.rounds), parent_round=parent_round,
                     candidates=list(candidates))
         self.rounds[rnd.id] = rnd
         return rnd
@@ -258,10 +267,6 @@ def check_latent(z: Any, dim: int | None) -> list[float]:
     if not all(math.isfinite(v) for v in z):
         raise SessionError("a latent contains NaN or infinity")
     return [float(v) for v in z]
-
-
-def _next_id(items: dict[int, Any]) -> int:
-    return max(items) + 1 if items else 0
 
 
 def _expect(d: dict, key: str, typ: type, default: Any = ...) -> Any:

@@ -1,0 +1,317 @@
+"""Compose by preference: k candidates a round, the user picks (or ranks), the next round follows.
+
+The preference search (`optimizers.PreferenceSearch`) proposes; the session records every round
+(candidates as nodes under the previous choice, and the choice), so the lineage strip, undo and
+branching from an earlier round are views of that tree. A round is cheap: one batch of k
+generations and k small PNGs, no queue.
+"""
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import gradio as gr
+import torch
+
+from optimizers import PreferenceSearch
+from studio.app.context import Ctx, friendly
+from studio.app.render import single, tiles
+from studio.app.state import UserState, View
+from studio.app.theme import goto_tab
+from studio.imageio import to_pil
+from studio.session import Session, SessionError
+
+K_CHOICES = (4, 9, 16)
+METHODS = {"pick": "Pick the best", "rank": "Rank them"}
+LINEAGE_SHOWN = 24  # rounds shown in the lineage strip (the most recent ones)
+
+
+def start(ctx: Ctx, st: UserState, *, k: int, method: str, strength: float, source: str, seed: int) -> None:
+    """A new composite: from random latents, the Browse selection, or the last inspiration result."""
+    k = int(k)
+    if k not in K_CHOICES:
+        raise ValueError(f"candidates per round must be one of {K_CHOICES}, got {k}")
+    s = st.session
+    start_node = {"random": None, "browse": s.current, "inspire": st.inspired, "best": st.compose_best()}.get(source, -1)
+    if start_node == -1:
+        raise ValueError(f"unknown start {source!r}; expected random, browse, inspire or best")
+    if source != "random" and start_node is None:
+        where = {"browse": "select an image in Browse", "inspire": "run an inspiration search",
+                 "best": "compose a few rounds"}[source]
+        raise ValueError(f"nothing to start from yet: {where} first, or start from random")
+    z0 = s.node(start_node).latent() if start_node is not None else None
+    st.compose = PreferenceSearch(ctx.latent_dim(s.model), k=k, method=method, strength=float(strength),
+                                  seed=int(seed), start=z0)
+    st.compose_round, st.compose_parent, st.ranking = None, start_node, []
+    st.lineage_thumbs = {}
+    s.settings["compose"] = {"k": k, "method": method, "strength": float(strength), "seed": int(seed),
+                             "start": start_node}
+
+
+def round_view(ctx: Ctx, st: UserState):
+    """(candidates, lineage, best image, status) for the round on screen."""
+    pref = _pref(st)
+    z = pref.ask()  # [k, d]
+    images = ctx.render(st.session.model, z)
+    st.compose_view = View(z=z, kind="compose", parent=st.compose_parent,
+                           infos=[{"round": pref.rounds, "index": i} for i in range(len(z))])
+    st.compose_images = images
+    return _candidates(st, images), lineage_items(ctx, st), best_image(ctx, st), status(st)
+
+
+def choose(ctx: Ctx, st: UserState, order: list[int]) -> None:
+    """Finish the round on screen with a pick ([i]) or a full ranking (best first)."""
+    pref, s, view = _pref(st), st.session, st.compose_view
+    if view.z is None:
+        raise ValueError("no round on screen")
+    if len(order) == 1:
+        pref.tell_pick(int(order[0]))
+    else:
+        pref.tell_ranking([int(i) for i in order])
+    ids = [s.add(z, kind="compose", parent=st.compose_parent, info=info).id for z, info in zip(view.z, view.infos)]
+    rnd = s.add_round(ids, parent_round=st.compose_round)
+    rnd.choice = [ids[i] for i in order]
+    st.compose_round, st.compose_parent, st.ranking = rnd.id, rnd.choice[0], []
+    st.lineage_thumbs[rnd.choice[0]] = to_pil(st.compose_images[order[0]])
+
+
+def click(ctx: Ctx, st: UserState, index: int) -> bool:
+    """A click on candidate `index`: a pick, or the next place in a ranking. True when the round is done."""
+    pref = _pref(st)
+    if not 0 <= index < pref.k:
+        raise IndexError(f"no candidate {index} on screen")
+    if pref.method == "pick":
+        choose(ctx, st, [index])
+        return True
+    if index in st.ranking:  # clicking a ranked one again takes it (and those after it) back
+        st.ranking = st.ranking[:st.ranking.index(index)]
+        return False
+    st.ranking.append(index)
+    if len(st.ranking) == pref.k - 1:  # the last one is implied
+        choose(ctx, st, st.ranking + [i for i in range(pref.k) if i not in st.ranking])
+        return True
+    return False
+
+
+def rewind(ctx: Ctx, st: UserState, to_round: int) -> None:
+    """Back to round `to_round` (0-based) of the current lineage, to choose again (a new branch)."""
+    pref = _pref(st)
+    to_round = int(to_round)
+    if not 0 <= to_round <= pref.rounds:
+        raise ValueError(f"no round {to_round + 1} to go back to (this composite has {pref.rounds} rounds)")
+    lineage = st.session.lineage(st.compose_round)
+    pref.undo(to_round)
+    kept = lineage[:to_round]
+    st.compose_round = kept[-1].id if kept else None
+    st.compose_parent = kept[-1].choice[0] if kept else st.session.settings.get("compose", {}).get("start")
+    st.ranking = []
+
+
+def set_strength(ctx: Ctx, st: UserState, strength: float) -> None:
+    _pref(st).set_strength(float(strength))
+    st.ranking = []
+    st.session.settings.setdefault("compose", {})["strength"] = float(strength)
+
+
+MAX_RESTORED_ROUNDS = 5000  # replaying a session's preference search costs time per round
+
+
+def restored_search(ctx: Ctx, session: Session) -> tuple[PreferenceSearch | None, int | None, int | None]:
+    """(search, round id, parent node) rebuilt from a loaded session; nothing is changed yet."""
+    if not session.compose:
+        return None, None, None
+    rounds = session.compose.get("rounds")
+    if isinstance(rounds, list) and len(rounds) > MAX_RESTORED_ROUNDS:
+        raise SessionError(f"the session's composite has {len(rounds)} rounds (limit {MAX_RESTORED_ROUNDS})")
+    try:
+        pref = PreferenceSearch.from_json(session.compose)
+    except ValueError as e:
+        raise SessionError(f"the session's composite cannot be restored: {e}") from None
+    if pref.latent_dim != ctx.latent_dim(session.model):
+        raise SessionError(f"the session's composite has latents of size {pref.latent_dim}, "
+                           f"model {session.model!r} needs {ctx.latent_dim(session.model)}")
+    info = session.settings.get("compose") if isinstance(session.settings.get("compose"), dict) else {}
+    round_id = info.get("round") if info.get("round") in session.rounds else None
+    start = info.get("start") if info.get("start") in session.nodes else None
+    if len(session.lineage(round_id)) != pref.rounds:
+        raise SessionError(f"the session's composite has {pref.rounds} rounds but its tree records "
+                           f"{len(session.lineage(round_id))}")
+    parent = session.rounds[round_id].choice[0] if round_id is not None and session.rounds[round_id].choice else start
+    return pref, round_id, parent
+
+
+def attach(st: UserState, restored: tuple[PreferenceSearch | None, int | None, int | None]) -> None:
+    st.compose, st.compose_round, st.compose_parent = restored
+    st.ranking, st.lineage_thumbs = [], {}
+
+
+def snapshot(st: UserState) -> None:
+    """Write the live search into the session before it is saved."""
+    if st.compose is not None:
+        st.session.compose = st.compose.to_dict()
+        st.session.settings.setdefault("compose", {})["round"] = st.compose_round
+
+
+def lineage_items(ctx: Ctx, st: UserState):
+    rounds = st.session.lineage(st.compose_round)[-LINEAGE_SHOWN:]
+    missing = [r.choice[0] for r in rounds if r.choice[0] not in st.lineage_thumbs]
+    if missing:
+        images = ctx.render(st.session.model, torch.stack([st.session.node(i).latent() for i in missing]))
+        st.lineage_thumbs.update({i: to_pil(im) for i, im in zip(missing, images)})
+    shown = {r.choice[0] for r in rounds}
+    st.lineage_thumbs = {i: im for i, im in st.lineage_thumbs.items() if i in shown}  # bounded memory
+    first = len(st.session.lineage(st.compose_round)) - len(rounds)
+    return [(st.lineage_thumbs[r.choice[0]], f"round {first + j + 1}") for j, r in enumerate(rounds)]
+
+
+def best_image(ctx: Ctx, st: UserState):
+    node = st.compose_best()
+    if node is None:
+        return None
+    if node in st.lineage_thumbs:
+        return st.lineage_thumbs[node]
+    return single(ctx.render_node(st.session.model, st.session.node(node)))
+
+
+def status(st: UserState) -> str:
+    pref = _pref(st)
+    head = f"**Round {pref.rounds + 1}** · {pref.k} candidates · strength {pref.strength:g}"
+    if pref.method == "pick":
+        return head + " — click the one closest to what you want."
+    ranked = ", ".join(str(i + 1) for i in st.ranking) or "none yet"
+    return head + f" — click them from best to worst ({len(st.ranking)}/{pref.k - 1}; ranked: {ranked})."
+
+
+def _candidates(st: UserState, images: torch.Tensor):
+    ranks = {i: r for r, i in enumerate(st.ranking)}
+    captions = [f"#{ranks[i] + 1}" if i in ranks else f"{i + 1}" for i in range(len(images))]
+    return tiles(images, captions)
+
+
+def _pref(st: UserState) -> PreferenceSearch:
+    if st.compose is None:
+        raise ValueError("start a composite first (random, from Browse or from Inspire)")
+    return st.compose
+
+
+# -- layout and events ---------------------------------------------------------------------------
+
+def build(ctx: Ctx) -> SimpleNamespace:
+    ui = SimpleNamespace()
+    with gr.Row(equal_height=False):
+        with gr.Column(scale=3):
+            ui.status = gr.Markdown("Start a composite: from random faces, your Browse pick or an inspiration.",
+                                    elem_id="compose-status", elem_classes="status")
+            ui.candidates = gr.Gallery(label="Candidates", columns=3, allow_preview=False, format="png",
+                                       elem_classes="tiles", elem_id="compose-candidates", buttons=[],
+                                       height="auto", interactive=False)
+        with gr.Column(scale=2):
+            ui.best = gr.Image(label="Current choice", format="png", interactive=False, height=300,
+                               elem_classes="big", elem_id="compose-best", buttons=["download"])
+            with gr.Row():
+                ui.keep = gr.Button("☆ Keep", size="sm", elem_id="compose-keep")
+                ui.undo = gr.Button("↶ Undo round", size="sm", elem_id="compose-undo")
+            ui.strength = gr.Slider(0.1, 2.0, value=0.6, step=0.05, label="Variation strength (subtle … wild)")
+            with gr.Row():
+                ui.k = gr.Radio(list(K_CHOICES), value=9, label="Candidates per round", min_width=150)
+                ui.method = gr.Radio([(v, k) for k, v in METHODS.items()], value="pick", label="Feedback",
+                                     min_width=150)
+            ui.seed = gr.Number(0, label="Seed", precision=0, minimum=0, min_width=80)
+            with gr.Row():
+                ui.new_random = gr.Button("New from random", size="sm", variant="primary", elem_id="compose-new")
+                ui.from_browse = gr.Button("Start from Browse pick", size="sm")
+                ui.from_inspire = gr.Button("Start from inspiration", size="sm")
+    ui.lineage = gr.Gallery(label="Lineage — click a round to go back and choose again (branch)", columns=12,
+                            allow_preview=False, format="png", elem_classes="tiles small", elem_id="compose-lineage",
+                            buttons=[], height="auto", interactive=False)
+    ui.api_choice = gr.Textbox(visible=False)  # "3" (a pick) or "3,0,1,..." (a ranking), 0-based
+    ui.api_round = gr.Button(visible=False)
+    ui.api_source = gr.Textbox("random", visible=False)
+    ui.api_start = gr.Button(visible=False)
+    ui.api_to_round = gr.Number(0, precision=0, visible=False)
+    ui.api_rewind = gr.Button(visible=False)
+    return ui
+
+
+def refresh_outputs(c: SimpleNamespace) -> list:
+    return [c.candidates, c.lineage, c.best, c.status]
+
+
+def refresh_values(ctx: Ctx, st: UserState) -> list:
+    if st.compose is None:
+        return [[], [], None, "Start a composite: from random, your Browse pick or an inspiration."]
+    return list(round_view(ctx, st))
+
+
+def wire(ctx: Ctx, ui: SimpleNamespace, state: gr.State, app: SimpleNamespace) -> None:
+    fast = dict(queue=False, show_progress="hidden")
+    out = [state] + refresh_outputs(ui)
+
+    def starter(source: str):
+        @friendly
+        def on_start(st, k, method, strength, seed):
+            start(ctx, st, k=k, method=method, strength=strength, source=source, seed=seed)
+            return [st, *round_view(ctx, st)]
+        return on_start
+
+    start_inputs = [state, ui.k, ui.method, ui.strength, ui.seed]
+    ui.new_random.click(starter("random"), start_inputs, out, api_visibility="private", **fast)
+    ui.from_browse.click(starter("browse"), start_inputs, out, api_visibility="private", **fast)
+    ui.from_inspire.click(starter("inspire"), start_inputs, out, api_visibility="private", **fast)
+    for button, source in ((app.browse.compose, "browse"), (app.inspire.compose, "inspire")):
+        goto_tab(button.click(starter(source), start_inputs, out, api_visibility="private", **fast), "compose")
+
+    @friendly
+    def api_start(st, source, k, method, strength, seed):
+        start(ctx, st, k=k, method=method, strength=strength, source=source, seed=seed)
+        return [st, *round_view(ctx, st)]
+
+    ui.api_start.click(api_start, [state, ui.api_source, ui.k, ui.method, ui.strength, ui.seed], out,
+                       api_name="compose_start", **fast)
+
+    @friendly
+    def on_click(st, evt: gr.SelectData):
+        if click(ctx, st, int(evt.index)):
+            return [st, *round_view(ctx, st)]
+        return [st, _candidates(st, st.compose_images), gr.skip(), gr.skip(), status(st)]
+
+    @friendly
+    def api_round(st, choice):
+        try:
+            order = [int(x) for x in str(choice).replace(" ", "").split(",") if x != ""]
+        except ValueError:
+            raise ValueError(f"choice must be a candidate index or a ranking like 3,0,1,... got {choice!r}") from None
+        if not order:
+            raise ValueError("choice is empty: give a candidate index (0-based) or a full ranking")
+        choose(ctx, st, order)
+        return [st, *round_view(ctx, st)]
+
+    ui.candidates.select(on_click, [state], out, api_visibility="private", **fast)
+    ui.api_round.click(api_round, [state, ui.api_choice], out, api_name="compose_round", **fast)
+
+    @friendly
+    def on_lineage(st, evt: gr.SelectData):
+        shown = len(st.session.lineage(st.compose_round))
+        rewind(ctx, st, max(0, shown - min(shown, LINEAGE_SHOWN)) + int(evt.index))
+        return [st, *round_view(ctx, st)]
+
+    @friendly
+    def api_rewind(st, to_round):
+        rewind(ctx, st, int(to_round))
+        return [st, *round_view(ctx, st)]
+
+    @friendly
+    def on_undo(st):
+        rewind(ctx, st, _pref(st).rounds - 1 if _pref(st).rounds else 0)
+        return [st, *round_view(ctx, st)]
+
+    @friendly
+    def on_strength(st, strength):
+        if st.compose is None:
+            return [st, gr.skip(), gr.skip(), gr.skip(), gr.skip()]
+        set_strength(ctx, st, strength)
+        return [st, *round_view(ctx, st)]
+
+    ui.lineage.select(on_lineage, [state], out, api_visibility="private", **fast)
+    ui.api_rewind.click(api_rewind, [state, ui.api_to_round], out, api_name="compose_rewind", **fast)
+    ui.undo.click(on_undo, [state], out, api_visibility="private", **fast)
+    ui.strength.release(on_strength, [state, ui.strength], out, api_visibility="private", **fast)

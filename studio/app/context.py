@@ -1,0 +1,112 @@
+"""What every tab's callbacks share: the catalog, a scratch folder, and turning errors into messages."""
+from __future__ import annotations
+
+import functools
+import html
+import inspect
+import logging
+import tempfile
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import gradio as gr
+import torch
+
+from generators.errors import CheckpointError
+from studio.catalog import Catalog, UnknownModelError
+from studio.imageio import ImageError
+from studio.app.state import UserState
+from studio.session import Node, SessionError
+
+log = logging.getLogger("studio.app")
+USER_ERRORS = (ImageError, SessionError, CheckpointError, UnknownModelError, ValueError, IndexError, KeyError)
+
+
+@dataclass
+class Limits:
+    """Bounds that keep one user from starving the others on a small machine."""
+
+    max_budget: int = 2000  # evaluations / gradient steps per search
+    max_seconds: float = 120.0  # wall clock per search
+    searches_at_once: int = 1  # heavy searches running at the same time (the rest wait in the queue)
+    queue_size: int = 16  # waiting heavy jobs beyond this are refused with a message
+
+
+@dataclass
+class Ctx:
+    catalog: Catalog
+    limits: Limits = field(default_factory=Limits)
+    workdir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="gan-studio-")))
+    _cache: dict = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def cached(self, key: Any, make: Callable[[], Any]) -> Any:
+        """Shared, lazily made objects (encoders); thread-safe."""
+        with self._lock:
+            if key not in self._cache:
+                self._cache[key] = make()
+            return self._cache[key]
+
+    def model(self, model_id: str):
+        """The generator (loaded on first use, then cached by the catalog)."""
+        return self.catalog.generator(model_id)
+
+    def latent_dim(self, model_id: str) -> int:
+        e = self.catalog.get(model_id)
+        return int(e.latent_dim) if e.latent_dim else self.model(model_id).latent_dim
+
+    def latent_dims(self) -> dict[str, int]:
+        return {i: self.latent_dim(i) for i in self.catalog.ids("generator")}
+
+    def render(self, model_id: str, z: torch.Tensor) -> torch.Tensor:
+        """[N, d] latents -> [N, C, H, W] images in [-1, 1]."""
+        return self.model(model_id).generate(z).cpu()
+
+    def render_node(self, model_id: str, node: Node) -> torch.Tensor:
+        return self.render(model_id, node.latent()[None])
+
+    def scratch(self, name: str) -> Path:
+        """A fresh file path under the scratch folder (one sub-folder per file, names stay readable)."""
+        folder = Path(tempfile.mkdtemp(dir=self.workdir))
+        return folder / name
+
+
+def friendly(fn: Callable) -> Callable:
+    """Turn the errors users can cause into a one-line gr.Error; log anything unexpected.
+
+    The app keeps serving either way. Works for plain callbacks and for streaming (generator) ones.
+    A plain callback whose first argument is the tab's `UserState` runs under that state's lock;
+    streaming ones do not (Stop must get through while a search runs).
+    """
+    def convert(e: BaseException) -> gr.Error:
+        if isinstance(e, gr.Error):
+            return e
+        if isinstance(e, USER_ERRORS):
+            msg = e.args[0] if isinstance(e, KeyError) and e.args else str(e)
+            return gr.Error(html.escape(str(msg), quote=False), print_exception=False)  # messages render as HTML
+        log.exception("unexpected error in %s", fn.__name__)
+        return gr.Error(html.escape(f"Something went wrong ({type(e).__name__}: {str(e)[:200]}); "
+                                    "the studio keeps running."),
+                        print_exception=False)
+
+    if inspect.isgeneratorfunction(fn):
+        @functools.wraps(fn)
+        def gen_wrapper(*args: Any, **kwargs: Any):
+            try:
+                yield from fn(*args, **kwargs)
+            except Exception as e:  # noqa: BLE001 - every failure becomes a message
+                raise convert(e) from None
+        return gen_wrapper
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any):
+        try:
+            if args and isinstance(args[0], UserState):
+                with args[0].lock():
+                    return fn(*args, **kwargs)
+            return fn(*args, **kwargs)
+        except Exception as e:  # noqa: BLE001
+            raise convert(e) from None
+    return wrapper

@@ -1,0 +1,246 @@
+"""Inspire: find the generation closest to an image, streaming the search as it goes.
+
+The search itself is `optimizers.make_search(...).iterate()`; this module loads the target through
+the image edge, builds the distance from the chosen weights, throttles progress into a few
+updates a second, and stops on Stop (keeping the best so far), the budget or a time limit.
+"""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from types import SimpleNamespace
+
+import gradio as gr
+import pandas as pd
+import torch
+
+from encoders import Distance, load_encoder
+from optimizers import Objective, Weights, make_search
+from studio.app.context import Ctx, friendly
+from studio.app.render import single
+from studio.app.state import UserState
+from studio.gif import save_gif
+from studio.imageio import ImageError, load_image, to_pil
+
+METHODS = ["gradient", "NGOpt", "CMA", "DiscreteOnePlusOne", "TwoPointsDE", "PSO", "OnePlusOne", "RandomSearch"]
+ENCODER_SLOTS = 4  # perceptual terms offered beside `pixel` (the model's own encoders first)
+UPDATE_EVERY_S = 0.3  # streamed updates at most this often
+EXAMPLE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
+
+
+def examples(ctx: Ctx, model_id: str) -> list[Path]:
+    """Example targets: assets/examples/<model id>/* first, then assets/examples/*."""
+    root = ctx.catalog.root / "examples"
+    found = []
+    for folder in (root / model_id, root):
+        if folder.is_dir():
+            found += sorted(p for p in folder.iterdir() if p.suffix.lower() in EXAMPLE_SUFFIXES)
+    return found[:12]
+
+
+def encoder_ids(ctx: Ctx, model_id: str) -> list[str]:
+    """Encoders offered for a model: those named after it (e.g. faces64-vicreg) first."""
+    ids = ctx.catalog.ids("encoder")
+    own = [i for i in ids if i.startswith(model_id) or ctx.catalog.get(i).extra.get("generator") == model_id]
+    return (own + [i for i in ids if i not in own])[:ENCODER_SLOTS]
+
+
+def load_target(ctx: Ctx, st: UserState, path: str | None) -> torch.Tensor:
+    """An uploaded or example image -> [1, C, R, R] in the model's format (cropped, resized)."""
+    if not path:
+        raise ValueError("upload an image or pick an example first")
+    model = ctx.model(st.session.model)
+    try:
+        target = load_image(path, channels=model.channels, size=model.resolution)
+    except ImageError as e:
+        raise ImageError(f"{Path(path).name}: {str(e).split(': ', 1)[-1]}") from None
+    st.target, st.target_path, st.target_name = target, str(path), Path(path).name
+    return target
+
+
+def distance(ctx: Ctx, model_id: str, weights: dict[str, float]):
+    """An encoders.Distance over the terms with weight > 0 (pixel alone when none is set)."""
+    used = {k: float(v) for k, v in weights.items() if v and float(v) > 0}
+    if not used:
+        raise ValueError("set at least one distance weight above 0 (pixel, or a perceptual encoder)")
+    encs = {}
+    for name in used:
+        if name != "pixel":
+            e = ctx.catalog.get(name)
+            encs[name] = ctx.cached(("encoder", name), lambda e=e: load_encoder(e.path(ctx.catalog.root)))
+    return Distance(used, encoders=encs)
+
+
+def search(ctx: Ctx, st: UserState, *, method: str, budget: int, restarts: int, seed: int,
+           weights: dict[str, float], prior: float = 1.0, realism: float = 0.03):
+    """Run a search on st.target; yields (event, done) at most every UPDATE_EVERY_S, and at the end."""
+    if st.target is None:
+        raise ValueError("upload an image or pick an example first")
+    budget = int(budget)
+    if not 1 <= budget <= ctx.limits.max_budget:
+        raise ValueError(f"budget must be between 1 and {ctx.limits.max_budget}")
+    session = st.session
+    model = ctx.model(session.model)
+    objective = Objective(model, st.target, distance=distance(ctx, st.session.model, weights),
+                          weights=Weights(distance=1.0, prior=float(prior), realism=float(realism)))
+    if st.search is not None:
+        st.search.cancel()  # one search per user: a new one replaces the old
+    run = make_search(method, objective, budget=budget, seed=int(seed), batch=max(1, int(restarts)))
+    st.search, st.search_frames = run, []
+    began = last = time.monotonic()
+    event = None
+    try:
+        for event in run.iterate():
+            now = time.monotonic()
+            if now - began > ctx.limits.max_seconds:
+                run.cancel()
+            if now - last >= UPDATE_EVERY_S:
+                last = now
+                st.search_frames.append(event.best_latent[0].clone())
+                yield event, False
+    finally:
+        if st.search is run:
+            st.search = None
+    result = run.result()
+    with st.lock():  # other callbacks of this tab may be adding nodes meanwhile
+        if st.session is session:  # not if the user switched model or loaded a session meanwhile
+            node = session.add(result.latent[0], kind="inspire",
+                               info={"target": st.target_name, "method": method, "loss": round(result.loss, 6),
+                                     "steps": result.steps, "seed": int(seed), "stopped": result.stopped})
+            st.inspired = node.id
+            st.search_frames.append(result.latent[0].clone())
+    yield result, True
+
+
+def loss_frame(run_history: list[tuple[int, float, float]]) -> pd.DataFrame:
+    rows = [(s, l) for s, l, _ in run_history if l == l and l != float("inf")]
+    return pd.DataFrame(rows, columns=["step", "best loss"])
+
+
+def search_gif(ctx: Ctx, st: UserState) -> str:
+    if not st.search_frames:
+        raise ValueError("run a search first")
+    frames = ctx.render(st.session.model, torch.stack(st.search_frames))
+    return str(save_gif(frames, ctx.scratch("search.gif"), frame_ms=120))
+
+
+# -- layout and events ---------------------------------------------------------------------------
+
+def build(ctx: Ctx) -> SimpleNamespace:
+    ui = SimpleNamespace()
+    default = ctx.catalog.default_generator()
+    with gr.Row(equal_height=False):
+        with gr.Column(scale=2):
+            ui.upload = gr.File(label="Target image (any picture: it is cropped to a square)", type="filepath",
+                                file_count="single", elem_id="inspire-upload", height=120)
+            ex = examples(ctx, default)
+            ui.examples = gr.Gallery([str(p) for p in ex], label="…or pick an example", columns=6,
+                                     allow_preview=False, elem_classes="tiles small", buttons=[], height="auto",
+                                     visible=bool(ex), interactive=False, elem_id="inspire-examples")
+            ui.method = gr.Dropdown(METHODS, value="gradient", allow_custom_value=True, elem_id="inspire-method",
+                                    label="Method (gradient descent, or any Nevergrad optimizer name)")
+            with gr.Row():
+                ui.budget = gr.Slider(10, ctx.limits.max_budget, value=200, step=10, label="Budget (steps / evaluations)",
+                                      elem_id="inspire-budget")
+                ui.restarts = gr.Slider(1, 32, value=8, step=1, label="Restarts / batch", elem_id="inspire-restarts")
+                ui.seed = gr.Number(0, label="Seed", precision=0, minimum=0, min_width=80)
+            with gr.Accordion("Distance weights", open=True):
+                ui.w_pixel = gr.Slider(0, 2, value=1.0, step=0.05, label="pixel")
+                encs = encoder_ids(ctx, default)
+                ui.w_enc = [gr.Slider(0, 2, value=0.0, step=0.05, label=encs[j] if j < len(encs) else f"encoder {j}",
+                                      visible=j < len(encs)) for j in range(ENCODER_SLOTS)]
+                with gr.Row():
+                    ui.w_prior = gr.Slider(0, 2, value=1.0, step=0.05, label="latent prior")
+                    ui.w_realism = gr.Slider(0, 0.5, value=0.03, step=0.01, label="realism (discriminator)",
+                                            elem_id="inspire-realism")
+            with gr.Row():
+                ui.run = gr.Button("Search", variant="primary", elem_id="inspire-run")
+                ui.stop = gr.Button("Stop (keep best)", variant="stop", elem_id="inspire-stop")
+        with gr.Column(scale=3):
+            with gr.Row(equal_height=True):
+                ui.target = gr.Image(label="Target (as the model sees it)", format="png", interactive=False,
+                                     height=260, elem_classes="big", elem_id="inspire-target", buttons=[])
+                ui.best = gr.Image(label="Best so far", format="png", interactive=False, height=260,
+                                   elem_classes="big", elem_id="inspire-best", buttons=["download"])
+            ui.status = gr.Markdown("Upload an image, then press Search.", elem_id="inspire-status",
+                                    elem_classes="status")
+            ui.curve = gr.LinePlot(x="step", y="best loss", label="Loss", height=200, elem_id="inspire-curve")
+            with gr.Row():
+                ui.compose = gr.Button("Compose from here →", size="sm", variant="primary", elem_id="inspire-compose")
+                ui.keep = gr.Button("☆ Keep", size="sm")
+                ui.make_gif = gr.Button("GIF of the search", size="sm")
+            ui.gif = gr.Image(label="Search GIF", visible=False, format="gif", interactive=False, height=200)
+    return ui
+
+
+def refresh_outputs(ui: SimpleNamespace) -> list:
+    return [ui.examples, *ui.w_enc, ui.target, ui.best, ui.status]
+
+
+def refresh_values(ctx: Ctx, st: UserState) -> list:
+    """After a model switch or a session load: that model's examples and encoders, no target."""
+    model_id = st.session.model
+    ex = examples(ctx, model_id)
+    encs = encoder_ids(ctx, model_id)
+    sliders = [gr.Slider(label=encs[j], value=0.0, visible=True) if j < len(encs) else gr.Slider(visible=False)
+               for j in range(ENCODER_SLOTS)]
+    target = single(st.target) if st.target is not None else None
+    best = single(ctx.render_node(model_id, st.session.node(st.inspired))) if st.inspired is not None else None
+    return [gr.Gallery(value=[str(p) for p in ex], visible=bool(ex)), *sliders, target, best,
+            "Upload an image, then press Search."]
+
+
+def wire(ctx: Ctx, ui: SimpleNamespace, state: gr.State) -> None:
+    fast = dict(queue=False, show_progress="hidden")
+
+    def show_target(st, path):
+        target = load_target(ctx, st, path)
+        return st, single(target), f"Target **{st.target_name}** loaded. Press Search."
+
+    @friendly
+    def on_target(st, path):
+        return show_target(st, path)
+
+    @friendly
+    def on_example(st, evt: gr.SelectData):
+        return show_target(st, str(examples(ctx, st.session.model)[int(evt.index)]))
+
+    @friendly
+    def on_run(st, path, method, budget, restarts, seed, w_pixel, *rest):
+        w_enc, (prior, realism) = rest[:ENCODER_SLOTS], rest[ENCODER_SLOTS:]
+        if path and path != st.target_path:
+            load_target(ctx, st, path)
+        names = encoder_ids(ctx, st.session.model)
+        weights = {"pixel": w_pixel, **{n: w for n, w in zip(names, w_enc)}}
+        for item, done in search(ctx, st, method=str(method), budget=budget, restarts=restarts, seed=seed,
+                                 weights=weights, prior=prior, realism=realism):
+            latent = item.latent if done else item.best_latent
+            history = item.history if done else (st.search.history if st.search is not None else [])
+            image = single(ctx.render(st.session.model, latent))
+            if done:
+                text = (f"**Done** ({item.stopped}) · {item.steps} steps · best loss {item.loss:.4f} · "
+                        f"{item.seconds:.1f}s — 'Compose from here' continues from it.")
+            else:
+                text = f"Searching… step {item.step}/{item.budget} · best loss {item.best_loss:.4f}"
+            yield st, image, text, loss_frame(history)
+
+    @friendly
+    def on_stop(st):
+        if st.search is not None:
+            st.search.cancel()
+        return "Stopping… the best so far is kept."
+
+    @friendly
+    def on_gif(st):
+        return gr.Image(value=search_gif(ctx, st), visible=True)
+
+    # queued: Gradio 6 shows no error toast for a non-queued upload event
+    ui.upload.upload(on_target, [state, ui.upload], [state, ui.target, ui.status], api_name="set_target",
+                     concurrency_limit=4, concurrency_id="uploads", show_progress="hidden")
+    ui.examples.select(on_example, [state], [state, ui.target, ui.status], api_visibility="private", **fast)
+    inputs = [state, ui.upload, ui.method, ui.budget, ui.restarts, ui.seed, ui.w_pixel, *ui.w_enc,
+              ui.w_prior, ui.w_realism]
+    ui.run.click(on_run, inputs, [state, ui.best, ui.status, ui.curve], api_name="inspire",
+                 concurrency_limit=ctx.limits.searches_at_once, concurrency_id="search", show_progress="minimal")
+    ui.stop.click(on_stop, [state], [ui.status], api_name="stop", **fast)
+    ui.make_gif.click(on_gif, [state], [ui.gif], api_name="search_gif", concurrency_id="search")

@@ -1,0 +1,92 @@
+"""Tensors and catalog entries -> what Gradio components display (PIL tiles, markdown).
+
+Tiles go out at the model's own resolution as PNG: encoding upscaled PNGs costs tens of ms per
+round on 2 cores, so the browser upscales them (CSS in `theme.py`, smooth or pixelated).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+from PIL import Image
+
+from studio.catalog import Catalog, Entry
+from studio.imageio import to_pil, to_pils
+
+
+def tiles(images: torch.Tensor, captions: list[str] | None = None) -> list[tuple[Image.Image, str | None]]:
+    """[N, C, H, W] -> gallery items (image, caption)."""
+    pils = to_pils(images)
+    caps = captions or [None] * len(pils)
+    return list(zip(pils, caps))
+
+
+def single(image: torch.Tensor, *, size: int | None = None) -> Image.Image:
+    """[1, C, H, W] or [C, H, W] -> one PIL image; `size` upscales with bicubic (for exports)."""
+    pil = to_pil(image)
+    if size and size > pil.width:
+        pil = pil.resize((size, size), Image.BICUBIC)
+    return pil
+
+
+def model_choices(catalog: Catalog) -> list[tuple[str, str]]:
+    """(label, id) pairs for the model picker."""
+    out = []
+    for model_id in catalog.ids("generator"):
+        e = catalog.get(model_id)
+        size = f"{e.resolution}px" if e.resolution else ""
+        colour = {1: "grey", 3: "colour"}.get(e.channels or 0, "")
+        extra = ", ".join(x for x in (size, colour, e.status) if x)
+        out.append((f"{e.title or model_id}" + (f" ({extra})" if extra else ""), model_id))
+    return out
+
+
+def card_markdown(catalog: Catalog, model_id: str) -> str:
+    """The model card: its markdown file when there is one, plus data, license and metrics."""
+    e: Entry = catalog.get(model_id)
+    lines = [f"### {e.title or e.id}"]
+    facts = [("id", f"`{e.id}`"), ("data", e.data), ("license", e.license),
+             ("resolution", f"{e.resolution} px" if e.resolution else ""),
+             ("channels", {1: "grayscale", 3: "RGB"}.get(e.channels or 0, "")),
+             ("latent size", str(e.latent_dim) if e.latent_dim else ""), ("status", e.status)]
+    lines += [f"- **{k}**: {v}" for k, v in facts if v]
+    if e.metrics:
+        lines.append("\n| metric | value |\n|---|---|")
+        lines += [f"| {k} | {_fmt(v)} |" for k, v in e.metrics.items()]
+    if e.card:
+        path = catalog.root / e.card
+        if path.is_file():
+            lines.append("\n" + path.read_text()[:20_000])
+    return "\n".join(lines)
+
+
+def samples_path(catalog: Catalog, model_id: str) -> str | None:
+    e = catalog.get(model_id)
+    if e.samples and (catalog.root / e.samples).is_file():
+        return str(catalog.root / e.samples)
+    return None
+
+
+def _fmt(v: Any) -> str:
+    if isinstance(v, float):
+        return f"{v:.4g}"
+    if isinstance(v, dict):
+        return ", ".join(f"{k}: {_fmt(x)}" for k, x in v.items())
+    return str(v)
+
+
+def describe(kind: str, info: dict[str, Any], node_id: int | None = None) -> str:
+    """A short human label for a latent point, e.g. 'seed 12 (ψ 0.7)'."""
+    if kind == "seed":
+        t = info.get("truncation")
+        return f"seed {info.get('seed')}" + (f" (ψ {t:g})" if t else "")
+    label = {"variation": "variation", "interpolation": "blend", "inspire": "inspired",
+             "compose": "composite", "upload": "from PNG", "random": "random"}.get(kind, kind)
+    if kind == "compose" and "round" in info:
+        label += f", round {info['round'] + 1}"
+    return label + (f" #{node_id}" if node_id is not None else "")
+
+
+def file_name(path: str | Path | None) -> str:
+    return Path(path).name if path else "file"

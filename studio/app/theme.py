@@ -1,0 +1,51 @@
+"""Look and launch options: CSS for big tiles upscaled by the browser, the smooth/pixelated toggle."""
+from __future__ import annotations
+
+from typing import Any
+
+import gradio as gr
+
+# Generations are 32 or 64 px; the browser upscales them to the tile size, smooth by default
+# (bilinear/bicubic, depending on the browser) or pixelated (nearest) when the user asks.
+CSS = """
+.tiles img, .big img { image-rendering: auto; }
+body.pixelated .tiles img, body.pixelated .big img, body.pixelated .gstrip img { image-rendering: pixelated; }
+.tiles .grid-wrap, .tiles .grid-wrap.fixed-height { height: auto !important; max-height: none !important;
+  min-height: 0 !important; overflow: visible !important; }
+.tiles .thumbnail-item { aspect-ratio: 1 / 1; }
+.big img { width: 100%; height: 100%; object-fit: contain; }
+#studio-header { align-items: end; }
+#studio-title h1 { margin: 0; font-size: 1.6rem; }
+#studio-title p { margin: 0.2rem 0 0; opacity: 0.75; }
+.status { font-variant-numeric: tabular-nums; }
+footer { display: none !important; }
+"""
+
+JS = """
+() => {
+  window.studioPixelated = (on) => { document.body.classList.toggle('pixelated', !!on); return on; };
+}
+"""
+
+PIXELATED_JS = "(on) => { document.body.classList.toggle('pixelated', !!on); return on; }"
+
+
+def goto_tab(event, tab_id: str) -> None:
+    """After `event` succeeds, switch to a tab in the browser (returning gr.Tabs(selected=...) does
+    not switch tabs in Gradio 6.31, see gradio-app/gradio#7726 for the history of this)."""
+    event.success(None, None, None, js=f"() => {{ document.querySelector('#tab-{tab_id}-button')?.click(); }}",
+                  queue=False, show_progress="hidden", api_visibility="private")
+
+
+def launch_options() -> dict[str, Any]:
+    """Keyword arguments for `Blocks.launch` (Gradio 6 takes theme, css and js there)."""
+    return {"css": CSS, "js": JS, "theme": gr.themes.Soft(primary_hue="indigo", radius_size="sm")}
+
+
+def serve(demo: gr.Blocks, *, port: int | None = None, **kwargs: Any):
+    """Launch on 127.0.0.1 only, never with a share link."""
+    options = {"server_name": "127.0.0.1", "server_port": port, "share": False, "show_error": True,
+               "max_file_size": "50mb", **launch_options(), **kwargs}
+    options["share"] = False
+    options["server_name"] = "127.0.0.1"
+    return demo.launch(**options)

@@ -1,0 +1,152 @@
+"""End to end in a real browser: Playwright for Python driving Debian's chromium.
+
+Enable with `apt-get install -y chromium` and `pip install -r requirements.txt` (playwright); `.ci/run`
+does both. Screenshots go to artifacts/screenshots/ (gitignored).
+"""
+from __future__ import annotations
+
+import os
+import re
+import time
+from pathlib import Path
+
+import pytest
+
+CHROMIUM = os.environ.get("STUDIO_CHROMIUM", "/usr/bin/chromium")
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+SHOTS = Path(__file__).resolve().parent.parent / "artifacts" / "screenshots"
+HOW = "install it with `apt-get install -y chromium` and `pip install -r requirements.txt` (or run .ci/run)"
+
+if not Path(CHROMIUM).exists():
+    pytest.skip(f"browser tests need chromium at {CHROMIUM}: {HOW}", allow_module_level=True)
+try:
+    from playwright.sync_api import expect, sync_playwright
+except ImportError:
+    pytest.skip(f"browser tests need the playwright package: {HOW}", allow_module_level=True)
+
+from studio.app.testing import running, write_tiny_catalog  # noqa: E402
+from studio.imageio import read_png_meta  # noqa: E402
+
+TIMEOUT_MS = 60_000  # the machine may be busy training models
+expect.set_options(timeout=30_000)
+
+
+@pytest.fixture(scope="module")
+def studio(tmp_path_factory):
+    catalog = write_tiny_catalog(tmp_path_factory.mktemp("assets"))
+    with running(catalog) as (demo, url):
+        yield url, catalog.parent
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page(browser, studio):
+    context = browser.new_context(viewport={"width": 1400, "height": 1000}, accept_downloads=True)
+    pg = context.new_page()
+    pg.set_default_timeout(TIMEOUT_MS)
+    errors: list[str] = []
+    pg.on("pageerror", lambda e: errors.append(str(e)))
+    pg.goto(studio[0])
+    pg.locator("#browse-grid img").first.wait_for()
+    yield pg
+    context.close()
+    assert not errors, f"JavaScript errors: {errors}"
+
+
+def shot(pg, name: str) -> None:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    pg.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+
+
+def open_tab(pg, name: str) -> None:
+    pg.get_by_role("tab", name=name).click()
+
+
+def test_browse_click_shows_variations(page):
+    expect(page.locator("#browse-grid img")).to_have_count(9)
+    page.locator("#browse-grid img").nth(4).click()
+    expect(page.locator("#browse-info")).to_contain_text("seed 4")
+    expect(page.locator("#browse-variations img")).to_have_count(8)
+    expect(page.locator("#browse-selected img")).to_have_count(1)
+    first = page.locator("#browse-variations img").first.get_attribute("src")
+    page.locator("#browse-variations img").nth(1).click()  # walk to a variation
+    expect(page.locator("#browse-info")).to_contain_text("variation")
+    expect(page.locator("#browse-variations img").first).not_to_have_attribute("src", first)
+    page.get_by_role("button", name="Next ▶").click()
+    expect(page.locator("#browse-grid img").first).to_have_attribute("alt", "seed 9")
+    shot(page, "browse")
+
+
+def test_upload_inspire_result(page, studio):
+    open_tab(page, "Inspire")
+    page.locator("#inspire-upload input[type=file]").set_input_files(str(studio[1] / "examples" / "gradient1.png"))
+    expect(page.locator("#inspire-status")).to_contain_text("loaded")
+    for slider, value in (("#inspire-budget", "10"), ("#inspire-restarts", "2"), ("#inspire-realism", "0")):
+        box = page.locator(f"{slider} input[type=number]")
+        box.fill(value)
+        box.press("Enter")
+    page.locator("#inspire-run").click()
+    expect(page.locator("#inspire-status")).to_contain_text("Done", timeout=120_000)
+    expect(page.locator("#inspire-best img")).to_have_count(1)
+    shot(page, "inspire")
+    page.locator("#inspire-compose").click()  # hand the result to Compose
+    expect(page.get_by_role("tab", name="Compose")).to_have_attribute("aria-selected", "true")
+    expect(page.locator("#compose-status")).to_contain_text("Round 1")
+
+
+def test_three_compose_rounds_by_clicking(page):
+    open_tab(page, "Compose")
+    page.locator("#compose-new").click()
+    expect(page.locator("#compose-candidates img")).to_have_count(9)
+    for r in range(3):
+        before = page.locator("#compose-candidates img").first.get_attribute("src")
+        page.locator("#compose-candidates img").nth([4, 0, 8][r]).click()
+        expect(page.locator("#compose-status")).to_contain_text(f"Round {r + 2}")
+        expect(page.locator("#compose-lineage img")).to_have_count(r + 1)
+        expect(page.locator("#compose-candidates img").first).not_to_have_attribute("src", before)
+    expect(page.locator("#compose-best img")).to_have_count(1)
+    shot(page, "compose")
+    page.locator("#compose-lineage img").nth(1).click()  # branch from round 2
+    expect(page.locator("#compose-status")).to_contain_text("Round 2")
+    expect(page.locator("#compose-lineage img")).to_have_count(1)
+
+
+def test_export_png_and_load_it_back(page, tmp_path):
+    page.locator("#browse-grid img").nth(6).click()
+    expect(page.locator("#browse-info")).to_contain_text("seed 6")
+    with page.expect_download() as download:
+        page.locator("#browse-export").click()
+    path = tmp_path / download.value.suggested_filename
+    download.value.save_as(path)
+    assert read_png_meta(path)["info"]["seed"] == 6
+    page.locator("#browse-keep").click()
+    open_tab(page, "Keep & share")
+    expect(page.locator("#kept-gallery img")).to_have_count(1)
+    page.locator("#open-file input[type=file]").set_input_files(str(path))
+    expect(page.get_by_role("tab", name="Browse")).to_have_attribute("aria-selected", "true")  # switched
+    expect(page.locator("#browse-info")).to_contain_text("from PNG")
+    expect(page.locator("#browse-variations img")).to_have_count(8)
+    shot(page, "reopened")
+    open_tab(page, "Keep & share")
+    expect(page.locator("#open-msg")).to_contain_text(re.compile(r"Continuing from .*seed 6"))
+
+
+def test_bad_upload_shows_a_message_and_the_app_keeps_serving(page, tmp_path):
+    bad = tmp_path / "notes.txt"
+    bad.write_text("not an image")
+    open_tab(page, "Inspire")
+    page.locator("#inspire-upload input[type=file]").set_input_files(str(bad))
+    expect(page.get_by_text("notes.txt: not an image file")).to_be_visible()
+    shot(page, "bad-upload")
+    open_tab(page, "Browse")
+    page.locator("#browse-grid img").nth(1).click()
+    expect(page.locator("#browse-info")).to_contain_text("seed 1")
+    time.sleep(0.2)
