@@ -207,7 +207,7 @@ def test_swd_and_nearest_neighbour_benchmarks() -> None:
     assert [lv.shape[-1] for lv in levels] == [32, 16]
     assert torch.allclose(levels[0] + pyr_up(levels[1]), smooth, atol=1e-5)  # the pyramid inverts
     same, close, far = swd(smooth, smooth), swd(smooth, other), swd(smooth, noise)
-    assert same["avg"] == pytest.approx(0.0, abs=1e-6) and set(same) == {"32", "16", "avg"}
-    assert far["avg"] > 3 * close["avg"]
+    assert set(same) == {"32", "16", "avg"}  # neighbourhoods are sampled, so same-set SWD is not 0
+    assert far["avg"] > 3 * close["avg"] and far["avg"] > 3 * same["avg"]
     d, i = nearest(other[:5], torch.cat([noise, other]))
     assert torch.equal(i, torch.arange(64, 69)) and d.max() < 1e-3
