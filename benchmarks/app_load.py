@@ -27,6 +27,11 @@ from gradio_client import Client  # noqa: E402
 from benchmarks.app_common import rss_mb, studio_process  # noqa: E402
 
 
+def items(gallery) -> list[dict]:
+    """Gallery items from an output (a plain list, or an update carrying its value)."""
+    return gallery["value"] if isinstance(gallery, dict) else gallery
+
+
 def client_loop(url: str, index: int, seconds: float, model: str | None, fetch: bool, out: dict) -> None:
     rng = random.Random(index)
     latencies: list[float] = []
@@ -42,12 +47,13 @@ def client_loop(url: str, index: int, seconds: float, model: str | None, fetch: 
         cands, lineage, _best, status = c.predict("random", k, "pick", 0.6, seed, api_name="/compose_start")
         if "Round 1" not in status:
             errors.append(f"start: {status[:80]}")
-        seen = {item["image"]["path"] for item in cands}
+        seen = {item["image"]["path"] for item in items(cands)}
         end = time.monotonic() + seconds
         while time.monotonic() < end:
             t0 = time.perf_counter()
             try:
                 cands, lineage, _best, status = c.predict(str(rng.randrange(k)), api_name="/compose_round")
+                cands, lineage = items(cands), items(lineage)
             except Exception as e:  # noqa: BLE001 - every failure is counted
                 errors.append(f"round {rounds + 1}: {type(e).__name__}: {str(e)[:120]}")
                 continue

@@ -139,7 +139,7 @@ def build(ctx: Ctx) -> SimpleNamespace:
                 ui.compose = gr.Button("Compose from here →", size="sm", variant="primary")
             ui.strength = gr.Slider(0.05, 1.0, value=0.35, step=0.05, label="Variation strength")
             ui.variations = gr.Gallery(label="Variations — click one to walk there", columns=4,
-                                       allow_preview=False, format="png", elem_classes="tiles small",
+                                       allow_preview=False, format="png", elem_classes="tiles small", fit_columns=False,
                                        elem_id="browse-variations", buttons=[], height="auto", interactive=False)
             ui.reshuffle = gr.Button("↻ Other variations", size="sm")
     with gr.Accordion("Interpolate between two picks (slerp)", open=True):
@@ -152,7 +152,7 @@ def build(ctx: Ctx) -> SimpleNamespace:
             ui.end_a = gr.Image(label="A", format="png", interactive=False, height=120, min_width=100, scale=0,
                                 elem_classes="big", buttons=[])
             ui.strip = gr.Gallery(label="A → B", columns=8, allow_preview=False, format="png", scale=5,
-                                  elem_classes="tiles small", elem_id="browse-strip", buttons=[], height="auto",
+                                  elem_classes="tiles small", fit_columns=False, elem_id="browse-strip", buttons=[], height="auto",
                                   interactive=False)
             ui.end_b = gr.Image(label="B", format="png", interactive=False, height=120, min_width=100, scale=0,
                                 elem_classes="big", buttons=[])

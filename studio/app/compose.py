@@ -55,7 +55,9 @@ def round_view(ctx: Ctx, st: UserState):
     st.compose_view = View(z=z, kind="compose", parent=st.compose_parent,
                            infos=[{"round": pref.rounds, "index": i} for i in range(len(z))])
     st.compose_images = images
-    return _candidates(st, images), lineage_items(ctx, st), best_image(ctx, st), status(st)
+    # a new round: no tile highlighted (the gallery would keep the last click's highlight)
+    candidates = gr.Gallery(value=_candidates(st, images), selected_index=None, columns=_columns(pref.k))
+    return candidates, lineage_items(ctx, st), best_image(ctx, st), status(st)
 
 
 def choose(ctx: Ctx, st: UserState, order: list[int]) -> None:
@@ -187,6 +189,10 @@ def _candidates(st: UserState, images: torch.Tensor):
     return tiles(images, captions)
 
 
+def _columns(k: int) -> int:
+    return {4: 2, 9: 3, 16: 4}.get(k, 4)
+
+
 def _pref(st: UserState) -> PreferenceSearch:
     if st.compose is None:
         raise ValueError("start a composite first (random, from Browse or from Inspire)")
@@ -221,7 +227,7 @@ def build(ctx: Ctx) -> SimpleNamespace:
                 ui.from_browse = gr.Button("Start from Browse pick", size="sm")
                 ui.from_inspire = gr.Button("Start from inspiration", size="sm")
     ui.lineage = gr.Gallery(label="Lineage — click a round to go back and choose again (branch)", columns=12,
-                            allow_preview=False, format="png", elem_classes="tiles small", elem_id="compose-lineage",
+                            allow_preview=False, format="png", elem_classes="tiles small", fit_columns=False, elem_id="compose-lineage",
                             buttons=[], height="auto", interactive=False)
     ui.api_choice = gr.Textbox(visible=False)  # "3" (a pick) or "3,0,1,..." (a ranking), 0-based
     ui.api_round = gr.Button(visible=False)

@@ -135,15 +135,16 @@ def build(ctx: Ctx) -> SimpleNamespace:
                                 file_count="single", elem_id="inspire-upload", height=120)
             ex = examples(ctx, default)
             ui.examples = gr.Gallery([str(p) for p in ex], label="…or pick an example", columns=6,
-                                     allow_preview=False, elem_classes="tiles small", buttons=[], height="auto",
+                                     allow_preview=False, elem_classes="tiles small", fit_columns=False, buttons=[], height="auto",
                                      visible=bool(ex), interactive=False, elem_id="inspire-examples")
-            ui.method = gr.Dropdown(METHODS, value="gradient", allow_custom_value=True, elem_id="inspire-method",
-                                    label="Method (gradient descent, or any Nevergrad optimizer name)")
+            with gr.Row():
+                ui.method = gr.Dropdown(METHODS, value="gradient", allow_custom_value=True, elem_id="inspire-method",
+                                        label="Method (gradient, or any Nevergrad optimizer)", scale=3)
+                ui.seed = gr.Number(0, label="Seed", precision=0, minimum=0, min_width=80, scale=1)
             with gr.Row():
                 ui.budget = gr.Slider(10, ctx.limits.max_budget, value=200, step=10, label="Budget (steps / evaluations)",
                                       elem_id="inspire-budget")
                 ui.restarts = gr.Slider(1, 32, value=8, step=1, label="Restarts / batch", elem_id="inspire-restarts")
-                ui.seed = gr.Number(0, label="Seed", precision=0, minimum=0, min_width=80)
             with gr.Accordion("Distance weights", open=True):
                 ui.w_pixel = gr.Slider(0, 2, value=1.0, step=0.05, label="pixel")
                 encs = encoder_ids(ctx, default)

@@ -144,7 +144,7 @@ def build(ctx: Ctx) -> SimpleNamespace:
     with gr.Row(equal_height=False):
         with gr.Column(scale=3):
             ui.kept = gr.Gallery(label="Kept images — click one", columns=6, allow_preview=False, format="png",
-                                 elem_classes="tiles small", elem_id="kept-gallery", buttons=[], height="auto",
+                                 elem_classes="tiles small", fit_columns=False, elem_id="kept-gallery", buttons=[], height="auto",
                                  interactive=False)
             with gr.Row():
                 ui.kept_export = gr.DownloadButton("Export selected PNG", size="sm", elem_id="kept-export")

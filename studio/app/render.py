@@ -37,7 +37,7 @@ def model_choices(catalog: Catalog) -> list[tuple[str, str]]:
         e = catalog.get(model_id)
         size = f"{e.resolution}px" if e.resolution else ""
         colour = {1: "grey", 3: "colour"}.get(e.channels or 0, "")
-        extra = ", ".join(x for x in (size, colour, e.status) if x)
+        extra = ", ".join(x for x in (size, colour) if x)  # the status is on the card
         out.append((f"{e.title or model_id}" + (f" ({extra})" if extra else ""), model_id))
     return out
 
