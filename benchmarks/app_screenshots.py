@@ -75,7 +75,7 @@ def main() -> int:
         expect(page.locator("#inspire-status")).to_contain_text("loaded")
         page.locator("#inspire-run").click()
         expect(page.locator("#inspire-status")).to_contain_text("Done", timeout=600_000)
-        page.get_by_role("button", name="☆ Keep").nth(1).click()
+        page.locator("#inspire-keep").click()
         time.sleep(1)
         page.screenshot(path=str(OUT / "tour-inspire.png"), full_page=True)
 

@@ -13,7 +13,7 @@ from PIL import Image
 from studio.app.testing import running, write_tiny_catalog
 from studio.imageio import read_png_meta, save_png
 
-ENCODER_WEIGHTS = (0.0, 0.0, 0.0, 0.0)  # the four encoder slots of /inspire (tiny-enc is the first)
+ENCODER_WEIGHTS = (0.0,) * 6  # the encoder slots of /inspire (tiny-enc is the first)
 # /open_file returns its message, then every display the session drives (see factory.refresh_outputs)
 OPEN_INFO, OPEN_CANDIDATES, OPEN_LINEAGE = 10, 17, 18
 
@@ -122,7 +122,7 @@ def test_inspire_streams_and_hands_over_to_compose(client, server):
     assert "Round 1" in status
     # with a perceptual term and a Nevergrad optimizer
     job = client.submit(*inspire_args(target, method="TwoPointsDE", budget=24, restarts=8,
-                                      encoders=(0.5, 0, 0, 0)), api_name="/inspire")
+                                      encoders=(0.5, 0, 0, 0, 0, 0)), api_name="/inspire")
     assert "Done" in job.result()[1]
 
 

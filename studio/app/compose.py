@@ -13,6 +13,7 @@ import gradio as gr
 import torch
 
 from optimizers import PreferenceSearch
+from optimizers.subspace import shipped_subspace
 from studio.app.context import Ctx, friendly
 from studio.app.render import single, tiles
 from studio.app.state import UserState, View
@@ -21,12 +22,18 @@ from studio.imageio import to_pil
 from studio.session import Session, SessionError
 
 K_CHOICES = (4, 9, 16)
+OPTIMIZERS = ("auto", "elitist", "DiscreteOnePlusOne", "CMA", "OnePlusOne")
 METHODS = {"pick": "Pick the best", "rank": "Rank them"}
 LINEAGE_SHOWN = 24  # rounds shown in the lineage strip (the most recent ones)
 
 
-def start(ctx: Ctx, st: UserState, *, k: int, method: str, strength: float, source: str, seed: int) -> None:
-    """A new composite: from random latents, the Browse selection, or the last inspiration result."""
+def start(ctx: Ctx, st: UserState, *, k: int, method: str, strength: float, source: str, seed: int,
+          optimizer: str = "auto", directions: bool = True) -> None:
+    """A new composite: from random latents, the Browse selection, or the last inspiration result.
+
+    `optimizer` "auto" is our elitist driver for picks and the preference search's default (CMA)
+    for rankings; `directions` searches along the model's shipped image directions when it has them.
+    """
     k = int(k)
     if k not in K_CHOICES:
         raise ValueError(f"candidates per round must be one of {K_CHOICES}, got {k}")
@@ -39,12 +46,17 @@ def start(ctx: Ctx, st: UserState, *, k: int, method: str, strength: float, sour
                  "best": "compose a few rounds"}[source]
         raise ValueError(f"nothing to start from yet: {where} first, or start from random")
     z0 = s.node(start_node).latent() if start_node is not None else None
+    if optimizer not in OPTIMIZERS:
+        raise ValueError(f"unknown optimizer {optimizer!r}; choose one of {', '.join(OPTIMIZERS)}")
+    name = {"auto": "elitist" if method == "pick" else None}.get(optimizer, optimizer)
+    sub = ctx.cached(("directions", s.model), lambda: shipped_subspace(s.model)) if directions else None
     st.compose = PreferenceSearch(ctx.latent_dim(s.model), k=k, method=method, strength=float(strength),
-                                  seed=int(seed), start=z0)
+                                  seed=int(seed), start=z0, optimizer=name,
+                                  basis=None if sub is None else sub.basis, center=None if sub is None else sub.center)
     st.compose_round, st.compose_parent, st.ranking = None, start_node, []
     st.lineage_thumbs = {}
     s.settings["compose"] = {"k": k, "method": method, "strength": float(strength), "seed": int(seed),
-                             "start": start_node}
+                             "start": start_node, "optimizer": optimizer, "directions": sub is not None}
 
 
 def round_view(ctx: Ctx, st: UserState):
@@ -221,7 +233,11 @@ def build(ctx: Ctx) -> SimpleNamespace:
                 ui.k = gr.Radio(list(K_CHOICES), value=9, label="Candidates per round", min_width=150)
                 ui.method = gr.Radio([(v, k) for k, v in METHODS.items()], value="pick", label="Feedback",
                                      min_width=150)
-            ui.seed = gr.Number(0, label="Seed", precision=0, minimum=0, min_width=80)
+            with gr.Accordion("Advanced", open=False):
+                with gr.Row():
+                    ui.seed = gr.Number(0, label="Seed", precision=0, minimum=0, min_width=80)
+                    ui.optimizer = gr.Dropdown(list(OPTIMIZERS), value="auto", label="Optimizer", min_width=160)
+                ui.directions = gr.Checkbox(True, label="Move along the model's main image directions (when shipped)")
             with gr.Row():
                 ui.new_random = gr.Button("New from random", size="sm", variant="primary", elem_id="compose-new")
                 ui.from_browse = gr.Button("Start from Browse pick", size="sm")
@@ -254,12 +270,13 @@ def wire(ctx: Ctx, ui: SimpleNamespace, state: gr.State, app: SimpleNamespace) -
 
     def starter(source: str):
         @friendly
-        def on_start(st, k, method, strength, seed):
-            start(ctx, st, k=k, method=method, strength=strength, source=source, seed=seed)
+        def on_start(st, k, method, strength, seed, optimizer, directions):
+            start(ctx, st, k=k, method=method, strength=strength, source=source, seed=seed, optimizer=optimizer,
+                  directions=directions)
             return [st, *round_view(ctx, st)]
         return on_start
 
-    start_inputs = [state, ui.k, ui.method, ui.strength, ui.seed]
+    start_inputs = [state, ui.k, ui.method, ui.strength, ui.seed, ui.optimizer, ui.directions]
     ui.new_random.click(starter("random"), start_inputs, out, api_visibility="private", **fast)
     ui.from_browse.click(starter("browse"), start_inputs, out, api_visibility="private", **fast)
     ui.from_inspire.click(starter("inspire"), start_inputs, out, api_visibility="private", **fast)
@@ -267,11 +284,13 @@ def wire(ctx: Ctx, ui: SimpleNamespace, state: gr.State, app: SimpleNamespace) -
         goto_tab(button.click(starter(source), start_inputs, out, api_visibility="private", **fast), "compose")
 
     @friendly
-    def api_start(st, source, k, method, strength, seed):
-        start(ctx, st, k=k, method=method, strength=strength, source=source, seed=seed)
+    def api_start(st, source, k, method, strength, seed, optimizer, directions):
+        start(ctx, st, k=k, method=method, strength=strength, source=source, seed=seed, optimizer=optimizer,
+              directions=directions)
         return [st, *round_view(ctx, st)]
 
-    ui.api_start.click(api_start, [state, ui.api_source, ui.k, ui.method, ui.strength, ui.seed], out,
+    ui.api_start.click(api_start, [state, ui.api_source, ui.k, ui.method, ui.strength, ui.seed, ui.optimizer,
+                                   ui.directions], out,
                        api_name="compose_start", **fast)
 
     @friendly

@@ -57,7 +57,7 @@ def _header(ctx: Ctx, default: str) -> SimpleNamespace:
     h = SimpleNamespace()
     with gr.Row(elem_id="studio-header", equal_height=False):
         gr.Markdown(INTRO, elem_id="studio-title")
-        h.model = gr.Dropdown(model_choices(ctx.catalog), value=default, label="Model", scale=0, min_width=260,
+        h.model = gr.Dropdown(model_choices(ctx.catalog), value=default, label="Model", scale=0, min_width=340,
                               elem_id="model-picker", interactive=True)
         h.pixelated = gr.Checkbox(False, label="Sharp pixels", scale=0, min_width=140, elem_id="pixelated")
     with gr.Accordion("About this model", open=False, elem_id="model-card"):

@@ -23,7 +23,8 @@ from studio.gif import save_gif
 from studio.imageio import ImageError, load_image, to_pil
 
 METHODS = ["gradient", "NGOpt", "CMA", "DiscreteOnePlusOne", "TwoPointsDE", "PSO", "OnePlusOne", "RandomSearch"]
-ENCODER_SLOTS = 4  # perceptual terms offered beside `pixel` (the model's own encoders first)
+ENCODER_SLOTS = 6  # perceptual terms offered beside `pixel` (the model's own encoders first)
+METHOD_ORDER = ("vicreg", "irmae", "barlow", "simclr", "directclr", "dcl", "dclw")  # offered in this order
 UPDATE_EVERY_S = 0.3  # streamed updates at most this often
 EXAMPLE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
 
@@ -39,9 +40,11 @@ def examples(ctx: Ctx, model_id: str) -> list[Path]:
 
 
 def encoder_ids(ctx: Ctx, model_id: str) -> list[str]:
-    """Encoders offered for a model: those named after it (e.g. faces64-vicreg) first."""
+    """Encoders offered for a model: those trained on its data (e.g. faces64-vicreg) first."""
     ids = ctx.catalog.ids("encoder")
-    own = [i for i in ids if i.startswith(model_id) or ctx.catalog.get(i).extra.get("generator") == model_id]
+    own = [i for i in ids if i.startswith(f"{model_id}-") or ctx.catalog.get(i).extra.get("generator") == model_id]
+    method = lambda i: i.rsplit("-", 1)[-1]  # noqa: E731 - ids are <model>-<method>
+    own.sort(key=lambda i: METHOD_ORDER.index(method(i)) if method(i) in METHOD_ORDER else len(METHOD_ORDER))
     return (own + [i for i in ids if i not in own])[:ENCODER_SLOTS]
 
 
@@ -86,14 +89,15 @@ def search(ctx: Ctx, st: UserState, *, method: str, budget: int, restarts: int, 
     if st.search is not None:
         st.search.cancel()  # one search per user: a new one replaces the old
     run = make_search(method, objective, budget=budget, seed=int(seed), batch=max(1, int(restarts)))
-    st.search, st.search_frames = run, []
+    st.search, st.search_frames, st.search_timed_out = run, [], False
     began = last = time.monotonic()
     event = None
     try:
         for event in run.iterate():
             now = time.monotonic()
-            if now - began > ctx.limits.max_seconds:
+            if now - began > ctx.limits.max_seconds and not run.finished():
                 run.cancel()
+                st.search_timed_out = True
             if now - last >= UPDATE_EVERY_S:
                 last = now
                 st.search_frames.append(event.best_latent[0].clone())
@@ -146,10 +150,14 @@ def build(ctx: Ctx) -> SimpleNamespace:
                                       elem_id="inspire-budget")
                 ui.restarts = gr.Slider(1, 32, value=8, step=1, label="Restarts / batch", elem_id="inspire-restarts")
             with gr.Accordion("Distance weights", open=True):
-                ui.w_pixel = gr.Slider(0, 2, value=1.0, step=0.05, label="pixel")
                 encs = encoder_ids(ctx, default)
-                ui.w_enc = [gr.Slider(0, 2, value=0.0, step=0.05, label=encs[j] if j < len(encs) else f"encoder {j}",
-                                      visible=j < len(encs)) for j in range(ENCODER_SLOTS)]
+                ui.w_enc = []
+                with gr.Row():
+                    ui.w_pixel = gr.Slider(0, 2, value=1.0, step=0.05, label="pixel", min_width=200)
+                    ui.w_enc.append(_encoder_slider(encs, 0))
+                for j in range(1, ENCODER_SLOTS, 2):
+                    with gr.Row():
+                        ui.w_enc += [_encoder_slider(encs, i) for i in range(j, min(j + 2, ENCODER_SLOTS))]
                 with gr.Row():
                     ui.w_prior = gr.Slider(0, 2, value=1.0, step=0.05, label="latent prior")
                     ui.w_realism = gr.Slider(0, 0.5, value=0.03, step=0.01, label="realism (discriminator)",
@@ -168,10 +176,15 @@ def build(ctx: Ctx) -> SimpleNamespace:
             ui.curve = gr.LinePlot(x="step", y="best loss", label="Loss", height=200, elem_id="inspire-curve")
             with gr.Row():
                 ui.compose = gr.Button("Compose from here →", size="sm", variant="primary", elem_id="inspire-compose")
-                ui.keep = gr.Button("☆ Keep", size="sm")
+                ui.keep = gr.Button("☆ Keep", size="sm", elem_id="inspire-keep")
                 ui.make_gif = gr.Button("GIF of the search", size="sm")
             ui.gif = gr.Image(label="Search GIF", visible=False, format="gif", interactive=False, height=200)
     return ui
+
+
+def _encoder_slider(encs: list[str], j: int) -> gr.Slider:
+    return gr.Slider(0, 2, value=0.0, step=0.05, label=encs[j] if j < len(encs) else f"encoder {j}",
+                     visible=j < len(encs), min_width=200)
 
 
 def refresh_outputs(ui: SimpleNamespace) -> list:
@@ -219,7 +232,11 @@ def wire(ctx: Ctx, ui: SimpleNamespace, state: gr.State) -> None:
             history = item.history if done else (st.search.history if st.search is not None else [])
             image = single(ctx.render(st.session.model, latent))
             if done:
-                text = (f"**Done** ({item.stopped}) · {item.steps} steps · best loss {item.loss:.4f} · "
+                why = {"cancelled": "stopped", "budget": "budget spent", "plateau": "no more progress"}.get(
+                    item.stopped, item.stopped)
+                if st.search_timed_out:
+                    why = f"time limit of {ctx.limits.max_seconds:.0f} s"
+                text = (f"**Done** ({why}) · {item.steps} steps · best loss {item.loss:.4f} · "
                         f"{item.seconds:.1f}s — 'Compose from here' continues from it.")
             else:
                 text = f"Searching… step {item.step}/{item.budget} · best loss {item.best_loss:.4f}"

@@ -31,15 +31,8 @@ def single(image: torch.Tensor, *, size: int | None = None) -> Image.Image:
 
 
 def model_choices(catalog: Catalog) -> list[tuple[str, str]]:
-    """(label, id) pairs for the model picker."""
-    out = []
-    for model_id in catalog.ids("generator"):
-        e = catalog.get(model_id)
-        size = f"{e.resolution}px" if e.resolution else ""
-        colour = {1: "grey", 3: "colour"}.get(e.channels or 0, "")
-        extra = ", ".join(x for x in (size, colour) if x)  # the status is on the card
-        out.append((f"{e.title or model_id}" + (f" ({extra})" if extra else ""), model_id))
-    return out
+    """(label, id) pairs for the model picker: the catalog title (it names size and colour)."""
+    return [(catalog.get(i).title or i, i) for i in catalog.ids("generator")]
 
 
 def card_markdown(catalog: Catalog, model_id: str) -> str:

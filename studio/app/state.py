@@ -42,6 +42,7 @@ class UserState:
     target_path: str | None = None
     target_name: str = ""
     search: Any = None  # the running inspire search (has .cancel())
+    search_timed_out: bool = False
     inspired: int | None = None  # node id of the last inspiration result
     search_frames: list[torch.Tensor] = field(default_factory=list)  # best latent [d] per shown step
     compose: Any = None  # the live PreferenceSearch
