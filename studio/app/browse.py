@@ -170,7 +170,7 @@ def wire(ctx: Ctx, ui: SimpleNamespace, state: gr.State) -> None:
     @friendly
     def on_generate(st, seed, page, n, t):
         items = generate(ctx, st, seed, page, n, t)
-        return st, gr.Gallery(value=items, columns=3 if int(n) == 9 else 4)
+        return st, gr.update(value=items, columns=3 if int(n) == 9 else 4)  # update: encoded once
 
     def stepper(delta: int):
         @friendly
@@ -217,7 +217,7 @@ def wire(ctx: Ctx, ui: SimpleNamespace, state: gr.State) -> None:
 
     @friendly
     def on_gif(st):
-        return gr.Image(value=interpolation_gif(ctx, st), visible=True)
+        return gr.update(value=interpolation_gif(ctx, st), visible=True)
 
     page_inputs = [state, ui.seed, ui.page, ui.n, ui.truncation]
     ui.seed.submit(on_generate, page_inputs, [state, ui.grid], api_name="generate", **fast)

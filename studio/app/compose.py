@@ -68,7 +68,8 @@ def round_view(ctx: Ctx, st: UserState):
                            infos=[{"round": pref.rounds, "index": i} for i in range(len(z))])
     st.compose_images = images
     # a new round: no tile highlighted (the gallery would keep the last click's highlight)
-    candidates = gr.Gallery(value=_candidates(st, images), selected_index=None, columns=_columns(pref.k))
+    # (gr.update, not gr.Gallery(...): a component built here would encode every PNG a second time)
+    candidates = gr.update(value=_candidates(st, images), selected_index=None, columns=_columns(pref.k))
     return candidates, lineage_items(ctx, st), best_image(ctx, st), status(st)
 
 

@@ -81,7 +81,7 @@ def refresh_values(ctx: Ctx, st: UserState) -> list:
     settings = s.settings
     seed, page = int(settings.get("seed", 0)), int(settings.get("page", 0))
     n, t = int(settings.get("grid", 9)), settings.get("truncation") or 0
-    grid = gr.Gallery(value=browse.generate(ctx, st, seed, page, n, t), columns=3 if n == 9 else 4)
+    grid = gr.update(value=browse.generate(ctx, st, seed, page, n, t), columns=3 if n == 9 else 4)
     image, text, export = browse.selected_panel(ctx, st)
     return [s.model, card_markdown(ctx.catalog, s.model), samples_path(ctx.catalog, s.model), seed, page, n, t,
             grid, image, text, export, browse.vary(ctx, st, settings.get("strength", 0.35)), None, None, [],
@@ -144,7 +144,7 @@ def _wire_shared(demo: gr.Blocks, ctx: Ctx, ui: SimpleNamespace, state: gr.State
 
     @friendly
     def on_save(st):
-        return gr.File(value=str(keep.save_session(ctx, st)), visible=True)
+        return gr.update(value=str(keep.save_session(ctx, st)), visible=True)
 
     k.kept.select(on_kept_select, [state], [state, k.kept_export], api_visibility="private", **fast)
     k.kept_remove.click(on_kept_remove, [state], [state, k.kept, k.kept_export], api_visibility="private", **fast)

@@ -196,11 +196,11 @@ def refresh_values(ctx: Ctx, st: UserState) -> list:
     model_id = st.session.model
     ex = examples(ctx, model_id)
     encs = encoder_ids(ctx, model_id)
-    sliders = [gr.Slider(label=encs[j], value=0.0, visible=True) if j < len(encs) else gr.Slider(visible=False)
+    sliders = [gr.update(label=encs[j], value=0.0, visible=True) if j < len(encs) else gr.update(visible=False)
                for j in range(ENCODER_SLOTS)]
     target = single(st.target) if st.target is not None else None
     best = single(ctx.render_node(model_id, st.session.node(st.inspired))) if st.inspired is not None else None
-    return [gr.Gallery(value=[str(p) for p in ex], visible=bool(ex)), *sliders, target, best,
+    return [gr.update(value=[str(p) for p in ex], visible=bool(ex)), *sliders, target, best,
             "Upload an image, then press Search."]
 
 
@@ -250,7 +250,7 @@ def wire(ctx: Ctx, ui: SimpleNamespace, state: gr.State) -> None:
 
     @friendly
     def on_gif(st):
-        return gr.Image(value=search_gif(ctx, st), visible=True)
+        return gr.update(value=search_gif(ctx, st), visible=True)
 
     # queued: Gradio 6 shows no error toast for a non-queued upload event
     ui.upload.upload(on_target, [state, ui.upload], [state, ui.target, ui.status], api_name="set_target",
