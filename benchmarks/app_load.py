@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import re
 import statistics
 import sys
 import threading
@@ -32,13 +33,27 @@ def items(gallery) -> list[dict]:
     return gallery["value"] if isinstance(gallery, dict) else gallery
 
 
+def fetch_image(http: httpx.Client, url: str, retries: list[str]) -> httpx.Response:
+    """GET an image; like a browser, retry once when the server had just closed the idle
+    keep-alive connection the request went out on (uvicorn closes them after 5 s)."""
+    try:
+        return http.get(url)
+    except (httpx.ReadError, httpx.RemoteProtocolError) as e:
+        retries.append(type(e).__name__)
+        return http.get(url)
+
+
 def client_loop(url: str, index: int, seconds: float, model: str | None, fetch: bool, out: dict) -> None:
     rng = random.Random(index)
     latencies: list[float] = []
     errors: list[str] = []
     rounds = 0
+    out_retries: list[str] = []
+    stage = "connecting"
     try:
+        time.sleep(0.5 * index)  # users arrive over ten seconds, not in the same millisecond
         c = Client(url, verbose=False, download_files=False)
+        stage = "starting a composite"
         http = httpx.Client(timeout=60)
         if model:
             c.predict(model, api_name="/set_model")
@@ -48,6 +63,7 @@ def client_loop(url: str, index: int, seconds: float, model: str | None, fetch: 
         if "Round 1" not in status:
             errors.append(f"start: {status[:80]}")
         seen = {item["image"]["path"] for item in items(cands)}
+        stage = "composing"
         end = time.monotonic() + seconds
         while time.monotonic() < end:
             t0 = time.perf_counter()
@@ -59,7 +75,8 @@ def client_loop(url: str, index: int, seconds: float, model: str | None, fetch: 
                 continue
             latencies.append((time.perf_counter() - t0) * 1e3)
             rounds += 1
-            if f"Round {rounds + 1} " not in status + " ":
+            shown = re.search(r"Round (\d+)\b", status)
+            if not shown or int(shown.group(1)) != rounds + 1:
                 errors.append(f"expected round {rounds + 1}, got: {status[:60]}")
             if f"{k} candidates" not in status or len(cands) != k:
                 errors.append(f"expected {k} candidates, got {len(cands)}")
@@ -71,18 +88,21 @@ def client_loop(url: str, index: int, seconds: float, model: str | None, fetch: 
             seen = paths
             if fetch:
                 for item in cands:
-                    r = http.get(item["image"]["url"])
-                    if r.status_code != 200:
-                        errors.append(f"image fetch {r.status_code}")
+                    try:
+                        r = fetch_image(http, item["image"]["url"], out_retries)
+                        if r.status_code != 200:
+                            errors.append(f"image fetch: HTTP {r.status_code}")
+                    except httpx.HTTPError as e:
+                        errors.append(f"image fetch: {type(e).__name__}: {str(e)[:80]}")
     except Exception as e:  # noqa: BLE001
-        errors.append(f"client failed: {type(e).__name__}: {str(e)[:160]}")
-    out[index] = {"rounds": rounds, "latencies": latencies, "errors": errors}
+        errors.append(f"client failed while {stage}: {type(e).__name__}: {str(e)[:160]}")
+    out[index] = {"rounds": rounds, "latencies": latencies, "errors": errors, "retries": out_retries}
 
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--clients", type=int, default=20)
-    p.add_argument("--seconds", type=float, default=120)
+    p.add_argument("--seconds", type=float, default=120, help="composing time per client (after arrival)")
     p.add_argument("--catalog", help="catalog.json (default: the shipped one)")
     p.add_argument("--model", help="model id (default: the catalog's default)")
     p.add_argument("--no-fetch", action="store_true", help="do not download the candidate images")
@@ -102,17 +122,22 @@ def main() -> int:
     lat = sorted(x for r in results.values() for x in r["latencies"])
     errors = [f"client {i}: {e}" for i, r in sorted(results.items()) for e in r["errors"]]
     rounds = sum(r["rounds"] for r in results.values())
+    retries = sum(len(r["retries"]) for r in results.values())
     q = lambda p_: lat[min(len(lat) - 1, int(p_ * len(lat)))] if lat else float("nan")  # noqa: E731
     print(f"{args.clients} clients, {wall:.0f} s: {rounds} compose rounds ({rounds / wall:.1f}/s), "
-          f"{len(errors)} errors")
+          f"{len(errors)} errors ({retries} image GETs retried once on a just-closed keep-alive connection)")
     print(f"round trip (client side, with queueing behind other clients): median {q(0.5):.0f} ms, "
           f"p95 {q(0.95):.0f} ms, max {q(1.0):.0f} ms; server RSS peak {peak:.0f} MB")
     per_client = [r["rounds"] for r in results.values()]
     if per_client:
         print(f"rounds per client: min {min(per_client)}, median {statistics.median(per_client):.0f}, max {max(per_client)}")
-    for e in errors[:20]:
-        print("  ", e)
+    kinds: dict[str, list[str]] = {}
+    for e in errors:
+        kinds.setdefault(re.sub(r"\d+", "N", e.split(": ", 1)[-1])[:60], []).append(e)
+    for kind, es in kinds.items():
+        print(f"  {len(es)} x {es[0]}")
     print(json.dumps({"clients": args.clients, "seconds": round(wall), "rounds": rounds, "errors": len(errors),
+                      "retried_gets": retries,
                       "median_ms": round(q(0.5)), "p95_ms": round(q(0.95)), "rss_peak_mb": round(peak)}))
     return 1 if errors else 0
 

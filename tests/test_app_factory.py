@@ -34,7 +34,8 @@ def test_cheap_events_skip_the_queue_and_searches_are_bounded(built):
         assert fns[name].queue is False, name
     search = fns["inspire"]
     assert search.queue is not False and search.concurrency_limit == 1 and search.concurrency_id == "search"
-    assert demo._queue.max_size == 16
+    assert demo._queue.max_size == 64
+    assert fns["compose_round"].concurrency_limit is None  # API clients queue even cheap events
 
 
 def test_serve_is_local_only_whatever_it_is_asked(built):

@@ -11,7 +11,7 @@ import gradio as gr
 import torch
 
 from studio.app import explore
-from studio.app.context import Ctx, friendly
+from studio.app.context import Ctx, FAST, friendly
 from studio.app.keep import export_node
 from studio.app.render import describe, single, tiles
 from studio.app.state import UserState, View
@@ -165,7 +165,7 @@ def build(ctx: Ctx) -> SimpleNamespace:
 
 
 def wire(ctx: Ctx, ui: SimpleNamespace, state: gr.State) -> None:
-    fast = dict(queue=False, show_progress="hidden")
+    fast = FAST
 
     @friendly
     def on_generate(st, seed, page, n, t):

@@ -14,7 +14,7 @@ import torch
 
 from optimizers import PreferenceSearch
 from optimizers.subspace import shipped_subspace
-from studio.app.context import Ctx, friendly
+from studio.app.context import Ctx, FAST, friendly
 from studio.app.render import single, tiles
 from studio.app.state import UserState, View
 from studio.app.theme import goto_tab
@@ -266,7 +266,7 @@ def refresh_values(ctx: Ctx, st: UserState) -> list:
 
 
 def wire(ctx: Ctx, ui: SimpleNamespace, state: gr.State, app: SimpleNamespace) -> None:
-    fast = dict(queue=False, show_progress="hidden")
+    fast = FAST
     out = [state] + refresh_outputs(ui)
 
     def starter(source: str):

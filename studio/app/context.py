@@ -31,7 +31,13 @@ class Limits:
     max_budget: int = 2000  # evaluations / gradient steps per search
     max_seconds: float = 120.0  # wall clock per search
     searches_at_once: int = 1  # heavy searches running at the same time (the rest wait in the queue)
-    queue_size: int = 16  # waiting heavy jobs beyond this are refused with a message
+    queue_size: int = 64  # queued jobs beyond this are refused with a message (API clients queue
+    # even the cheap events: gradio_client sends everything through the queue)
+
+
+# Cheap events: off the queue for browsers; API clients still come through the queue (gradio_client
+# always does), where they must not wait behind each other (no concurrency limit).
+FAST = {"queue": False, "concurrency_limit": None, "show_progress": "hidden"}
 
 
 @dataclass

@@ -11,7 +11,7 @@ from types import SimpleNamespace
 import gradio as gr
 
 from studio.app import browse, compose, inspire, keep
-from studio.app.context import Ctx, Limits, friendly
+from studio.app.context import Ctx, FAST, Limits, friendly
 from studio.app.render import card_markdown, model_choices, samples_path
 from studio.app.state import UserState
 from studio.app.theme import PIXELATED_JS, goto_tab
@@ -89,7 +89,7 @@ def refresh_values(ctx: Ctx, st: UserState) -> list:
 
 
 def _wire_shared(demo: gr.Blocks, ctx: Ctx, ui: SimpleNamespace, state: gr.State) -> None:
-    fast = dict(queue=False, show_progress="hidden")
+    fast = FAST
     h, b, k = ui.head, ui.browse, ui.keep
 
     @friendly

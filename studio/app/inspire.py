@@ -16,7 +16,7 @@ import torch
 
 from encoders import Distance, load_encoder
 from optimizers import Objective, Weights, make_search
-from studio.app.context import Ctx, friendly
+from studio.app.context import Ctx, FAST, friendly
 from studio.app.render import single
 from studio.app.state import UserState
 from studio.gif import save_gif
@@ -30,13 +30,26 @@ EXAMPLE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
 
 
 def examples(ctx: Ctx, model_id: str) -> list[Path]:
-    """Example targets: assets/examples/<model id>/* first, then assets/examples/*."""
+    """Example targets: assets/examples/<model id>/* first, then assets/examples/*; without any,
+    six of the model's own generations (seeds 1000-1005; a search should find them again)."""
     root = ctx.catalog.root / "examples"
     found = []
     for folder in (root / model_id, root):
         if folder.is_dir():
             found += sorted(p for p in folder.iterdir() if p.suffix.lower() in EXAMPLE_SUFFIXES)
-    return found[:12]
+    return found[:12] or ctx.cached(("examples", model_id), lambda: _own_examples(ctx, model_id))
+
+
+def _own_examples(ctx: Ctx, model_id: str) -> list[Path]:
+    model = ctx.model(model_id)
+    images = ctx.render(model_id, model.latents_for_seeds(list(range(1000, 1006))))
+    folder = ctx.scratch("examples").parent
+    paths = []
+    for seed, image in zip(range(1000, 1006), images):
+        path = folder / f"{model_id}-seed{seed}.png"
+        single(image[None], size=128).save(path)
+        paths.append(path)
+    return paths
 
 
 def encoder_ids(ctx: Ctx, model_id: str) -> list[str]:
@@ -137,10 +150,10 @@ def build(ctx: Ctx) -> SimpleNamespace:
         with gr.Column(scale=2):
             ui.upload = gr.File(label="Target image (any picture: it is cropped to a square)", type="filepath",
                                 file_count="single", elem_id="inspire-upload", height=120)
-            ex = examples(ctx, default)
-            ui.examples = gr.Gallery([str(p) for p in ex], label="…or pick an example", columns=6,
-                                     allow_preview=False, elem_classes="tiles small", fit_columns=False, buttons=[], height="auto",
-                                     visible=bool(ex), interactive=False, elem_id="inspire-examples")
+            # filled when the page loads (examples may be the model's own generations: no model here)
+            ui.examples = gr.Gallery([], label="…or pick an example", columns=6, allow_preview=False,
+                                     elem_classes="tiles small", fit_columns=False, buttons=[], height="auto",
+                                     interactive=False, elem_id="inspire-examples")
             with gr.Row():
                 ui.method = gr.Dropdown(METHODS, value="gradient", allow_custom_value=True, elem_id="inspire-method",
                                         label="Method (gradient, or any Nevergrad optimizer)", scale=3)
@@ -205,7 +218,7 @@ def refresh_values(ctx: Ctx, st: UserState) -> list:
 
 
 def wire(ctx: Ctx, ui: SimpleNamespace, state: gr.State) -> None:
-    fast = dict(queue=False, show_progress="hidden")
+    fast = FAST
 
     def show_target(st, path):
         target = load_target(ctx, st, path)

@@ -44,7 +44,7 @@ def kept_items(ctx: Ctx, st: UserState):
             images[i] = out[j]
     shown = []
     for i, (k, im) in enumerate(zip(kept, images)):
-        shown.extend(tiles(im[None], [f"{i + 1}. {k.label} · {k.model}"]))
+        shown.extend(tiles(im[None], [f"{i + 1}. {k.label}"]))
     return shown
 
 
@@ -54,7 +54,8 @@ def keep_current(ctx: Ctx, st: UserState, where: str = "browse") -> Kept:
     if node_id is None:
         raise ValueError({"browse": "select an image first", "compose": "start a composite first",
                           "inspire": "run an inspiration search first"}[where])
-    return st.session.keep(node_id)
+    node = st.session.node(node_id)
+    return st.session.keep(node_id, label=describe(node.kind, node.info))
 
 
 def export_kept(ctx: Ctx, st: UserState, index: int) -> Path:
