@@ -51,14 +51,21 @@ def scratch_copy(zoo: Path, dest: Path) -> Path:
     return dest
 
 
-def run_zoo(zoo: Path, scale: int, batch: int, seconds: float) -> float:
+def _sync(device: str) -> None:
+    import torch
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+
+
+def run_zoo(zoo: Path, scale: int, batch: int, seconds: float, device: str = "cpu") -> float:
     """Child process: images/s of the reference's training iterations at `scale`."""
     sys.path.insert(0, str(zoo))
     import torch
     import torch.nn.functional as F
     from models.progressive_gan import ProgressiveGAN
     torch.manual_seed(0)
-    model = ProgressiveGAN(dimLatentVector=LATENT, depthScale0=DEPTHS[0], miniBatchStdDev=True, useGPU=False,
+    model = ProgressiveGAN(dimLatentVector=LATENT, depthScale0=DEPTHS[0], miniBatchStdDev=True,
+                           useGPU=device.startswith("cuda"),
                            lossMode="WGANGP", lambdaGP=10.0, epsilonD=0.001, baseLearningRate=0.001, dimOutput=1)
     for d in DEPTHS[1:scale + 1]:
         model.addScale(d)
@@ -78,14 +85,16 @@ def run_zoo(zoo: Path, scale: int, batch: int, seconds: float) -> float:
         model.optimizeParameters(x)
         it += 1
         if it == 3:
+            _sync(device)
             start = time.perf_counter()
         elif start is not None:
             done += batch
-            if time.perf_counter() - start > seconds:
+            if it % 8 == 0 and time.perf_counter() - start > seconds:
+                _sync(device)
                 return done / (time.perf_counter() - start)
 
 
-def run_ours(scale: int, batch: int, seconds: float) -> float:
+def run_ours(scale: int, batch: int, seconds: float, device: str = "cpu") -> float:
     """Child process: images/s of our trainer at `scale` (a fade phase from 8x8 on)."""
     sys.path.insert(0, str(ROOT))
     import torch
@@ -96,17 +105,19 @@ def run_ours(scale: int, batch: int, seconds: float) -> float:
     n = scale + 1
     cfg = TrainConfig(PGANConfig(latent_dim=LATENT, depths=DEPTHS[:n], channels=1), batch_sizes=(batch,) * n,
                       fade_images=(0,) + (10 ** 8,) * (n - 1), stable_images=(10 ** 8,) * n)
-    t = Trainer(cfg, RandomStream(1, 4 * 2 ** scale), progress=False)
+    t = Trainer(cfg, RandomStream(1, 4 * 2 ** scale), progress=False, device=device)
     t.phase_index = len(t.phases) - 2 if scale else 0
     t._enter_phase()
     done, start = 0, None
     for i in range(10 ** 9):
         t.train_step()
         if i == 2:
+            _sync(device)
             start = time.perf_counter()
         elif start is not None:
             done += batch
-            if time.perf_counter() - start > seconds:
+            if i % 8 == 0 and time.perf_counter() - start > seconds:
+                _sync(device)
                 return done / (time.perf_counter() - start)
     return 0.0
 
@@ -114,14 +125,14 @@ def run_ours(scale: int, batch: int, seconds: float) -> float:
 def child(args: argparse.Namespace) -> None:
     import torch
     torch.set_num_threads(args.threads)
-    speed = (run_zoo(Path(args.zoo), args.scale, args.batch, args.seconds) if args.who == "zoo"
-             else run_ours(args.scale, args.batch, args.seconds))
+    speed = (run_zoo(Path(args.zoo), args.scale, args.batch, args.seconds, args.device) if args.who == "zoo"
+             else run_ours(args.scale, args.batch, args.seconds, args.device))
     print(json.dumps({"images_per_s": speed}))
 
 
-def measure(who: str, zoo: Path, scale: int, batch: int, seconds: float, threads: int) -> float:
+def measure(who: str, zoo: Path, scale: int, batch: int, seconds: float, threads: int, device: str) -> float:
     cmd = [sys.executable, "-m", "benchmarks.train_speed", "--child", who, "--zoo", str(zoo), "--scale", str(scale),
-           "--batch", str(batch), "--seconds", str(seconds), "--threads", str(threads)]
+           "--batch", str(batch), "--seconds", str(seconds), "--threads", str(threads), "--device", device]
     out = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
     if out.returncode:
         raise SystemExit(f"{who} failed:\n{out.stderr[-2000:]}")
@@ -135,26 +146,33 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seconds", type=float, default=20.0, help="timed seconds per measurement")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--json", help="also write the results here")
+    p.add_argument("--device", default="cpu", help="cpu | cuda (on a GPU: batch 32 as in the issue's H200 run)")
+    p.add_argument("--batch", type=int, help="the shared batch size (default 16 on CPU, 32 on a GPU)")
+    p.add_argument("--our-batches", type=lambda t: tuple(int(v) for v in t.split(",")),
+                   help="our per-scale batches at 4x4,8x8 (default 64,32 on CPU, 256,128 on a GPU)")
     p.add_argument("--child", choices=("zoo", "ours"), help=argparse.SUPPRESS)
     p.add_argument("--scale", type=int, default=0, help=argparse.SUPPRESS)
-    p.add_argument("--batch", type=int, default=16, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
+    gpu = args.device.startswith("cuda")
+    args.batch = args.batch or (32 if gpu else 16)
     if args.child:
         args.who = args.child
         child(args)
         return 0
     zoo = scratch_copy(Path(args.zoo), Path(args.scratch))
-    rows = []
-    for scale, our_batch in ((0, 64), (1, 32)):
-        ref = measure("zoo", zoo, scale, 16, args.seconds, args.threads)
-        same = measure("ours", zoo, scale, 16, args.seconds, args.threads)
-        tuned = measure("ours", zoo, scale, our_batch, args.seconds, args.threads)
-        rows.append({"resolution": 4 * 2 ** scale, "zoo_batch16": ref, "ours_batch16": same,
+    rows, b = [], args.batch
+    our_batches = args.our_batches or ((256, 128) if gpu else (64, 32))
+    for scale, our_batch in enumerate(our_batches[:2]):
+        ref = measure("zoo", zoo, scale, b, args.seconds, args.threads, args.device)
+        same = measure("ours", zoo, scale, b, args.seconds, args.threads, args.device)
+        tuned = measure("ours", zoo, scale, our_batch, args.seconds, args.threads, args.device)
+        rows.append({"resolution": 4 * 2 ** scale, f"zoo_batch{b}": ref, f"ours_batch{b}": same,
                      f"ours_batch{our_batch}": tuned, "ratio_same_batch": same / ref, "ratio_our_batch": tuned / ref})
-        print(f"{4 * 2 ** scale}x{4 * 2 ** scale}: pytorch_GAN_zoo {ref:.0f} img/s (batch 16) | ours {same:.0f} img/s "
-              f"(batch 16, x{same / ref:.2f}) | ours {tuned:.0f} img/s (batch {our_batch}, x{tuned / ref:.2f})", flush=True)
+        print(f"{4 * 2 ** scale}x{4 * 2 ** scale}: pytorch_GAN_zoo {ref:.0f} img/s (batch {b}) | ours {same:.0f} img/s "
+              f"(batch {b}, x{same / ref:.2f}) | ours {tuned:.0f} img/s (batch {our_batch}, x{tuned / ref:.2f})", flush=True)
     if args.json:
-        Path(args.json).write_text(json.dumps({"threads": args.threads, "rows": rows}, indent=2) + "\n")
+        Path(args.json).write_text(json.dumps({"device": args.device, "threads": args.threads, "rows": rows},
+                                              indent=2) + "\n")
     return 0
 
 

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import lzma
 import os
 import struct
 import sys
@@ -45,7 +46,9 @@ VAL_FRACTION = 0.1
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tga", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
 FASHION_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker",
                    "Bag", "Ankle boot")
-TEXTURE_DOWNSCALE = 2  # most OpenArena textures are 256x256 or larger; 1/2 keeps detail in 64x64
+# most OpenArena textures are 256x256 or larger; 1/2 keeps detail in 64x64 (1 for a pack that is
+# already shrunk, see scripts/pack_for_gpu.py)
+TEXTURE_DOWNSCALE = int(os.environ.get("STUDIO_TEXTURES_DOWNSCALE", "2"))
 TEXTURE_EVAL_CROPS = 4
 SPLITS = ("train", "val", "all")
 
@@ -142,7 +145,7 @@ def load_folder(root: str | Path, *, split: str = "train", size: int = 64, chann
 # -- Fashion-MNIST ---------------------------------------------------------------------------
 
 def _read_idx(path: Path) -> np.ndarray:
-    opener = gzip.open if path.suffix == ".gz" else open
+    opener = {".gz": gzip.open, ".xz": lzma.open}.get(path.suffix, open)
     try:
         with opener(path, "rb") as f:
             raw = f.read()
@@ -160,7 +163,7 @@ def _read_idx(path: Path) -> np.ndarray:
 
 
 def _find(root: Path, stem: str) -> Path:
-    for name in (stem, stem + ".gz"):
+    for name in (stem, stem + ".gz", stem + ".xz"):
         if (root / name).is_file():
             return root / name
     raise ValueError(f"{root}: no {stem}[.gz] (install with: apt-get install -y dataset-fashion-mnist)")

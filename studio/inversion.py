@@ -46,11 +46,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--width", type=int, default=16)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--device", default="cpu", help="cpu | cuda (the shipped encoder is saved for the CPU)")
     p.add_argument("--data", help="val data set for the real-image metrics (default: from the model id)")
     p.add_argument("--out", help="default assets/inversion/<model>.safetensors")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
-    model = Catalog().generator(args.model)
+    model = Catalog().generator(args.model, device=args.device)
     config = InversionConfig(model.latent_dim, model.resolution, model.channels, width=args.width)
     train = TrainConfig(steps=args.steps, batch=args.batch, lr=args.lr, image_weight=args.image_weight,
                         image_every=args.image_every, seed=args.seed)

@@ -1,0 +1,87 @@
+"""Pack the training data into .gpudata/ (git-ignored) for a training run on a machine without it.
+
+    .venv/bin/python scripts/pack_for_gpu.py [--zoo /tmp/zoo]
+
+A GPU machine gets a copy of the working tree only (64 MiB at most), no ../shared and no apt
+packages, so this writes what `scripts/train_gpu.sh` reads there:
+- smiles-faces/: the train split of the face crops, JPGs as they are (the split hashes the path);
+- fashion/: Fashion-MNIST's official train files, xz-compressed (the test file is the held-out set);
+- textures.pk3: only the train-split textures, already shrunk by `TEXTURE_DOWNSCALE` and stored as
+  JPEG quality 95 under their original names (so the hashed split and the labels stay the same);
+  train_gpu.sh sets STUDIO_TEXTURES_DOWNSCALE=1 so they are not shrunk twice;
+- site/: the pure-Python packages the GPU image lacks (nevergrad, cma, bayes_opt);
+- zoo/: a pytorch_GAN_zoo checkout for the speed benchmark, when --zoo is given (never committed).
+"""
+from __future__ import annotations
+
+import argparse
+import gzip
+import lzma
+import io
+import shutil
+import site
+import sys
+import zipfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from PIL import Image  # noqa: E402
+
+from studio.data import FACES_DIR, FASHION_DIR, TEXTURE_DOWNSCALE, TEXTURES_PK3, in_split  # noqa: E402
+from studio.imageio import ImageError, _to_mode, open_image  # noqa: E402
+
+
+def pack_textures(src: Path, dest: Path) -> tuple[int, int]:
+    kept = 0
+    with zipfile.ZipFile(src) as zin, zipfile.ZipFile(dest, "w", zipfile.ZIP_STORED) as zout:
+        for name in sorted(zin.namelist()):
+            if not name.lower().endswith((".jpg", ".jpeg", ".tga")) or not in_split(name, "train"):
+                continue
+            try:
+                img = _to_mode(open_image(zin.read(name)), 3)
+            except (ImageError, OSError, EOFError):
+                continue
+            w, h = img.size
+            if min(w, h) // TEXTURE_DOWNSCALE < 64:  # too small to crop from: the loader skips it too
+                continue
+            img = img.resize((w // TEXTURE_DOWNSCALE, h // TEXTURE_DOWNSCALE), Image.BOX)
+            buf = io.BytesIO()
+            img.save(buf, "JPEG", quality=95)
+            zout.writestr(name, buf.getvalue())
+            kept += 1
+    return kept, dest.stat().st_size
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--out", default=str(ROOT / ".gpudata"))
+    p.add_argument("--zoo", help="pytorch_GAN_zoo checkout to include for benchmarks/train_speed.py")
+    args = p.parse_args()
+    out = Path(args.out)
+    out.mkdir(exist_ok=True)
+    for f in sorted(FACES_DIR.rglob("*.jpg")):
+        rel = f.relative_to(FACES_DIR).as_posix()
+        if in_split(rel, "train"):
+            (out / "smiles-faces" / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy(f, out / "smiles-faces" / rel)
+    (out / "fashion").mkdir(exist_ok=True)
+    for stem in ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"):
+        with gzip.open(FASHION_DIR / f"{stem}.gz") as fin, lzma.open(out / "fashion" / f"{stem}.xz", "w", preset=9) as fout:
+            shutil.copyfileobj(fin, fout)
+    n, size = pack_textures(TEXTURES_PK3, out / "textures.pk3")
+    print(f"textures: {n} train files, {size / 1e6:.1f} MB")
+    packages = Path(site.getsitepackages()[0])
+    for name in ("nevergrad", "cma", "bayes_opt"):
+        shutil.copytree(packages / name, out / "site" / name, dirs_exist_ok=True,
+                        ignore=shutil.ignore_patterns("__pycache__", "test*"))
+    if args.zoo:
+        shutil.copytree(args.zoo, out / "zoo", dirs_exist_ok=True, ignore=shutil.ignore_patterns(".git"))
+    total = sum(f.stat().st_size for f in out.rglob("*") if f.is_file())
+    print(f"wrote {out}: {total / 1e6:.1f} MB")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
