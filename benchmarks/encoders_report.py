@@ -19,7 +19,8 @@ DATA = {"faces64": ("faces", "smiles-faces: LFW crops via hromi/SMILEsmileD, 64x
         "fashion32": ("fashion", "Fashion-MNIST train set (28x28 padded to 32x32)", "MIT (Fashion-MNIST)"),
         "textures64": ("textures", "OpenArena 0.8.1 textures, 64x64 RGB crops", "GPL-2 (OpenArena textures)")}
 TITLES = {"irmae": "IRMAE autoencoder", "ae": "plain autoencoder (IRMAE l=0, diagnostic)", "vicreg": "VICReg",
-          "barlow": "Barlow Twins", "simclr": "SimCLR (InfoNCE)", "dcl": "DCL", "dclw": "DCLW", "directclr": "DirectCLR"}
+          "barlow": "Barlow Twins", "simclr": "SimCLR (InfoNCE)", "dcl": "DCL", "dclw": "DCLW",
+          "directclr": "DirectCLR"}
 
 
 def load(name: str) -> dict:
@@ -65,7 +66,8 @@ def section(catalog: list[dict]) -> str:
              (ENC / "probe_table.md").read_text() if (ENC / "probe_table.md").is_file() else "(not measured yet)", "",
              "Effective rank = exp(entropy of the normalised singular values) of the embeddings (Roy & Vetterli); "
              "spectra per data set (dimensional collapse, Jing et al. 2022):", "",
-             "![faces spectra](assets/encoders/spectrum_faces.png) ![fashion spectra](assets/encoders/spectrum_fashion.png)",
+             "![faces spectra](assets/encoders/spectrum_faces.png) "
+             "![fashion spectra](assets/encoders/spectrum_fashion.png)",
              ""]
     if mix:
         lines += ["### Choosing the distance: does the inversion keep the class / the smile?", "",

@@ -38,7 +38,8 @@ def make_set(n: int, *, fixed: bool, level: float, seed: int) -> tuple[torch.Ten
     g = torch.Generator().manual_seed(seed)
     pos = torch.randint(0, SIZE - DOT + 1, (n, 2), generator=g)
     if fixed:
-        noise = (level * torch.rand(1, 1, SIZE, SIZE, generator=torch.Generator().manual_seed(999))).expand(n, -1, -1, -1)
+        one = level * torch.rand(1, 1, SIZE, SIZE, generator=torch.Generator().manual_seed(999))
+        noise = one.expand(n, -1, -1, -1)
     else:
         noise = level * torch.rand(n, 1, SIZE, SIZE, generator=g)
     return dots(pos, noise.clone()), pos.float()

@@ -69,7 +69,8 @@ def load_encoder(path_or_id: str | Path, *, device: str | torch.device | None = 
     expected = encoder.state_dict()
     missing, unexpected = sorted(set(expected) - set(tensors)), sorted(set(tensors) - set(expected))
     if missing or unexpected:
-        raise ValueError(f"{path}: weights do not match the config (missing {missing[:3]}, unexpected {unexpected[:3]})")
+        raise ValueError(f"{path}: weights do not match the config "
+                         f"(missing {missing[:3]}, unexpected {unexpected[:3]})")
     for k, v in tensors.items():
         if v.shape != expected[k].shape:
             raise ValueError(f"{path}: tensor {k} has shape {list(v.shape)}, config expects {list(expected[k].shape)}")

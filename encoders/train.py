@@ -162,8 +162,8 @@ def save_checkpoint(path: Path, model, opt, stream: Stream, augment: Augment, co
         else:
             stream_json[k] = v
     meta = {"format": CKPT_FORMAT, "config": config.to_json(), "train": json.dumps(asdict(train)),
-            "step": str(step), "seconds": str(seconds), "cpu_seconds": str(cpu_seconds), "stream": json.dumps(stream_json),
-            "losses": json.dumps(losses)}
+            "step": str(step), "seconds": str(seconds), "cpu_seconds": str(cpu_seconds),
+            "stream": json.dumps(stream_json), "losses": json.dumps(losses)}
     tmp = path.with_suffix(".tmp")
     save_file(tensors, str(tmp), metadata=meta)
     tmp.replace(path)  # atomic: a kill mid-write never leaves a broken checkpoint

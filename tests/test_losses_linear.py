@@ -169,7 +169,8 @@ def test_barlow_exactly_shared_subspace_reaches_zero():
     assert _nuisance_fraction(w, x1, x2) < 5e-3
 
 
-@pytest.mark.parametrize("loss", [InfoNCELoss(0.2), DCLLoss(0.2), DCLLoss(0.2, sigma=0.5)], ids=["simclr", "dcl", "dclw"])
+@pytest.mark.parametrize("loss", [InfoNCELoss(0.2), DCLLoss(0.2), DCLLoss(0.2, sigma=0.5)],
+                         ids=["simclr", "dcl", "dclw"])
 def test_contrastive_optimum_lies_in_the_shared_subspace(loss):
     x1, x2 = paired_views(48, **EXACT)
     g = torch.Generator().manual_seed(1)
