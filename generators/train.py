@@ -179,6 +179,21 @@ class Trainer:
         else:
             self.g_step_net, self.d_step_net = self.g, self.d
 
+    def init_from(self, model: PGAN) -> None:
+        """Start from a trained model: its (EMA) generator as both G and the EMA, its discriminator
+        as D. Only for a schedule that starts at the model's own final scale (fine-tuning); the
+        optimizers start fresh."""
+        if model.config != self.config.model:
+            raise ValueError(f"--init model {model.config} does not match the training config {self.config.model}")
+        if self.phase.scale != len(self.config.model.depths) - 1 or self.images_seen:
+            raise ValueError("init_from needs a fresh run whose schedule starts at the final scale")
+        if model.discriminator is None:
+            raise ValueError("the --init model has no discriminator to continue from")
+        self.g.load_state_dict(model.generator.state_dict())
+        self.g_ema.load_state_dict(model.generator.state_dict())
+        self.d.load_state_dict(model.discriminator.state_dict())
+        self._set_alpha()
+
     def _set_alpha(self) -> None:
         a = self.alpha
         self.g.alpha = self.d.alpha = self.g_ema.alpha = a
@@ -318,7 +333,7 @@ class Trainer:
         seen[self.scale][1] += seconds
         calib = self.budget["speeds"]
         secs = sum(t for _, t in seen)
-        k = sum(n / calib[s] for s, (n, _) in enumerate(seen)) / secs if secs > 0 else 1.0
+        k = sum(n / calib[s] for s, (n, _) in enumerate(seen) if n) / secs if secs > 0 else 1.0
 
         def speed(s: int) -> float:
             n, t = seen[s]
@@ -424,8 +439,12 @@ def measure_speed(config: TrainConfig, stream: BatchStream, *, steps: int = 6, w
     """Training images/s per scale (fade phases, the costlier kind), on a throwaway trainer."""
     speeds = []
     for s in range(len(config.model.depths)):
+        index = next((i for i, ph in enumerate(config.phases()) if ph.scale == s), None)
+        if index is None:  # a schedule without this scale (fine-tuning the last one)
+            speeds.append(0.0)
+            continue
         t = Trainer(config, stream, device=device, progress=False, **trainer_args)
-        t.phase_index = next(i for i, ph in enumerate(t.phases) if ph.scale == s)
+        t.phase_index = index
         t._enter_phase()
         for i in range(warmup + steps):
             if i == warmup:

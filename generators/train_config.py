@@ -132,6 +132,13 @@ def plan_for_minutes(config: TrainConfig, minutes: float, images_per_second: lis
     return replace(config, fade_images=tuple(fade), stable_images=tuple(stable))
 
 
+def final_scale_only(config: TrainConfig, images: int) -> TrainConfig:
+    """The same config with a schedule of one stable phase of `images` at the last scale
+    (continuing a trained model: see `Trainer.init_from`)."""
+    n, b = len(config.model.depths), config.batch_sizes[-1]
+    return replace(config, fade_images=(0,) * n, stable_images=(0,) * (n - 1) + (max(b, images // b * b),))
+
+
 def rescale_remaining(config: TrainConfig, phase_index: int, factor: float,
                       img_in_phase: int = 0) -> tuple[TrainConfig, int]:
     """Multiply what is left of phase `phase_index` and of every later phase by `factor`.

@@ -11,7 +11,7 @@ import torch
 
 from .model import PGAN
 from .train import CHECKPOINT, BatchStream, Trainer, measure_speed
-from .train_config import Phase, TrainConfig, plan_for_minutes
+from .train_config import Phase, TrainConfig, final_scale_only, plan_for_minutes
 
 PLAN = "train_config.json"
 
@@ -83,7 +83,7 @@ def train(config: TrainConfig, stream: BatchStream, *, out_dir: str | Path, resu
           checkpoint_minutes: float = 5.0, max_steps: int | None = None, progress: bool = True,
           on_phase_end: Callable[[Trainer, Phase, torch.Tensor], None] | None = None,
           info: dict[str, Any] | None = None, log: Callable[[str], None] = print,
-          **trainer_args: Any) -> PGAN | None:
+          init: PGAN | None = None, **trainer_args: Any) -> PGAN | None:
     """Train (or resume) a run in `out_dir`; returns the final model when the schedule is done.
 
     With `max_minutes`, phase lengths are measured and planned to fit that budget, and re-sized
@@ -104,7 +104,15 @@ def train(config: TrainConfig, stream: BatchStream, *, out_dir: str | Path, resu
     else:
         if ckpt.is_file():
             raise ValueError(f"{out_dir} already holds a run: pass --resume, or choose another --out")
-        if max_minutes:
+        if init is not None:
+            config = final_scale_only(config, config.stable_images[-1])
+            if max_minutes:
+                speeds = _broadcast(measure_speed(config, RandomStream(config.model.channels, config.model.resolution),
+                                                  device=device, steps=3, warmup=2, **trainer_args)
+                                    if main else None, dist_info)
+                config = final_scale_only(config, int(max_minutes * 60 * 0.92 * speeds[-1]))
+                log(f"fine-tuning the final scale: {config.stable_images[-1]} images at {speeds[-1]:.0f} images/s")
+        elif max_minutes:
             config, speeds = _broadcast(plan(config, max_minutes, device=device, log=log if main else (lambda _: None),
                                              **trainer_args) if main else None, dist_info)
         if main:
@@ -115,6 +123,8 @@ def train(config: TrainConfig, stream: BatchStream, *, out_dir: str | Path, resu
     if speeds is not None:
         # 4% of the budget is left for checkpoints, sample grids and the final export
         trainer.budget = {"seconds": max_minutes * 60 * 0.96 - (time.monotonic() - t_start), "speeds": speeds}
+    if init is not None and state is None:
+        trainer.init_from(init)
     if state is not None:
         trainer.load_state_dict(state)
         trainer._replan()  # the machine may be busier or idler than before the stop

@@ -2,7 +2,8 @@
 
 For each of faces64 / fashion32 / textures64 present in assets/: the sample grid
 (assets/samples/NAME.png, seeds 0-35), SWD vs the real-vs-real floor on the held-out split
-(benchmarks.swd), the nearest-neighbour copy check (benchmarks.nearest_neighbour, grid in
+(benchmarks.swd) with the channel means of real and generated images (SWD cannot see a colour
+shift), the nearest-neighbour copy check (benchmarks.nearest_neighbour, grid in
 assets/samples/NAME_nn.png) and the time to generate 9 images on 2 threads.
 Results: runs/eval/NAME.json and one line per model on stdout.
 
@@ -62,17 +63,23 @@ def main(names: list[str]) -> int:
         val = load_dataset(DATA[name], split="val", **kw).float()
         val = val[torch.randperm(len(val), generator=torch.Generator().manual_seed(0))[:2048]]
         swd = evaluate(model, val)
+        # SWD normalises each set by its own per-channel mean and std, so it cannot see a colour
+        # or brightness shift: report the channel means of both sets beside it
+        fake = model.generate(model.sample_latents(len(val), seed=99))
+        means = {"real": [round(float(v), 3) for v in val.mean(dim=(0, 2, 3))],
+                 "generated": [round(float(v), 3) for v in fake.mean(dim=(0, 2, 3))]}
         train = load_dataset(DATA[name], split="train", **kw).float()
         nn = check(model, train, val, n=512)
         order = nn["_d"].argsort()[:8]
         grid(torch.cat([nn["_fake"][order], nn["_nearest"][order]]), nrow=8).save(ROOT / "assets" / "samples" / f"{name}_nn.png")
-        result = {"model": name, "data": DATA[name], "swd": swd, "nearest_neighbour": {k: v for k, v in nn.items() if not k.startswith("_")},
+        result = {"model": name, "data": DATA[name], "swd": swd, "channel_means": means, "nearest_neighbour": {k: v for k, v in nn.items() if not k.startswith("_")},
                   "generate_9_ms_2_threads": round(generation_ms(model), 1),
                   "file_mb": round(path.stat().st_size / 1e6, 2)}
         (out / f"{name}.json").write_text(json.dumps(result, indent=2) + "\n")
         print(f"{name}: SWD x1e3 {swd['swd']['avg']:.2f} vs floor {swd['floor']['avg']:.2f} (ratio {swd['ratio']:.2f}, "
               f"n={swd['n']}); NN p1/p10/p50 samples {nn['samples_quantiles_1_10_50']} vs val "
-              f"{nn['val_quantiles_1_10_50']}; 9 images in {result['generate_9_ms_2_threads']} ms", flush=True)
+              f"{nn['val_quantiles_1_10_50']}; channel means real {means['real']} generated {means['generated']}; "
+              f"9 images in {result['generate_9_ms_2_threads']} ms", flush=True)
     return 0
 
 

@@ -14,7 +14,7 @@ from PIL import Image
 from generators.model import PGAN
 from generators.pgan import PGANConfig
 from generators.train import IterableStream, Trainer
-from generators.train_config import TrainConfig, plan_for_minutes, rescale_remaining
+from generators.train_config import TrainConfig, final_scale_only, plan_for_minutes, rescale_remaining
 from generators.train_run import train
 from studio.data import TensorStream
 
@@ -211,3 +211,46 @@ def test_swd_and_nearest_neighbour_benchmarks() -> None:
     assert far["avg"] > 3 * close["avg"] and far["avg"] > 3 * same["avg"]
     d, i = nearest(other[:5], torch.cat([noise, other]))
     assert torch.equal(i, torch.arange(64, 69)) and d.max() < 1e-3
+
+
+def test_init_continues_a_trained_model_at_its_final_scale(tmp_path: Path) -> None:
+    base = PGAN.random(MODEL, seed=7)
+    config = tiny_config(stable_images=(16, 16, 24))
+    t = Trainer(final_scale_only(config, 24), stream(), progress=False)
+    assert [(ph.resolution, ph.kind, ph.images) for ph in t.phases] == [(16, "stable", 24)]
+    t.init_from(base)
+    z = base.sample_latents(3, seed=0)
+    assert torch.equal(t.g_ema(z), base.generate(z)) and torch.equal(t.g(z), base.generate(z))
+    x = base.generate(z)
+    assert torch.equal(t.d(x), base.discriminator(x))
+    model = train(config, stream(), out_dir=tmp_path / "ft", progress=False, log=lambda _: None, init=base)
+    assert model.info["training"]["images"] == 24 and model.config == base.config
+    # with a time budget: only the final scale is measured and planned, and re-planning (which
+    # books time per scale) copes with the scales that never ran
+    timed = Trainer(final_scale_only(config, 24), stream(), progress=False)
+    timed.budget = {"seconds": 60.0, "speeds": [0.0, 0.0, 100.0]}
+    timed.init_from(base)
+    for _ in range(2):
+        timed.train_step()
+    timed.elapsed = 1.0
+    timed._replan()
+    assert timed.phases[-1].images >= 24
+    assert not torch.equal(model.generate(z), base.generate(z))  # it trained
+    with pytest.raises(ValueError, match="does not match"):
+        Trainer(final_scale_only(config, 8), stream(), progress=False).init_from(
+            PGAN.random(replace(MODEL, latent_dim=4)))
+    with pytest.raises(ValueError, match="final scale"):
+        Trainer(config, stream(), progress=False).init_from(base)
+
+
+def test_cli_init_refuses_another_architecture(tmp_path: Path, capsys) -> None:
+    from studio.cli import main
+    for i in range(12):
+        Image.new("L", (16, 16), i * 20).save(tmp_path / f"{i}.png")
+    PGAN.random(PGANConfig(latent_dim=4, depths=(8, 8, 8), channels=1)).save(tmp_path / "m.safetensors")
+    args = ["train", "gan", "--data", str(tmp_path), "--out", str(tmp_path / "run"), "--resolution", "16",
+            "--depths", "8,8,8", "--batch-sizes", "8,8,8", "--kimg", "0.016", "--init", str(tmp_path / "m.safetensors")]
+    assert main(args + ["--latent-dim", "6"]) == 2 and "differs" in capsys.readouterr().err
+    assert main(args + ["--latent-dim", "4", "--export", str(tmp_path / "ft")]) == 0
+    ft = PGAN.load(tmp_path / "ft.safetensors")
+    assert ft.info["training"]["images"] == 16 and ft.info["continued_from"]["model"].endswith("m.safetensors")

@@ -67,6 +67,9 @@ def register_gan(train_sub: argparse._SubParsersAction) -> None:
     p.add_argument("--checkpoint-minutes", type=float, default=5.0)
     p.add_argument("--max-steps", type=int, help="stop after this many steps (resumable)")
     p.add_argument("--export", help="also save the final model as EXPORT.safetensors + .json")
+    p.add_argument("--init", metavar="MODEL",
+                   help="continue a trained model (.safetensors with G and D, same architecture) at its final "
+                        "scale only: fine-tuning with fresh optimizers, for --max-minutes or --kimg")
     p.set_defaults(func=run)
 
 
@@ -97,6 +100,13 @@ def run(args: argparse.Namespace) -> int:
     stream = make_stream(args.data, seed=args.seed, rank=dist_info.rank, world_size=dist_info.world_size,
                          size=args.resolution, channels=args.channels)
     config = build_config(args, stream.resolution, stream.channels)
+    init = None
+    if args.init and not args.resume:
+        from generators.model import PGAN
+        init = PGAN.load(args.init)
+        if init.config != config.model:
+            raise ValueError(f"--init {args.init}: its architecture {init.config.to_dict()} differs from this run's "
+                             f"{config.model.to_dict()} (set --depths / --latent-dim to match)")
     out = Path(args.out)
     final_res = config.model.resolution
 
@@ -110,9 +120,11 @@ def run(args: argparse.Namespace) -> int:
                 "the ~10% of files whose path hash falls in studio.data's val split")
     info = {"data": args.data, "license": LICENSES.get(args.data, "see the data's own license"),
             "split": f"trained on studio.data split 'train'; held out: {held_out}"}
+    if init is not None:
+        info["continued_from"] = {"model": str(args.init), "training": init.info.get("training")}
     model = train(config, stream, out_dir=out, resume=args.resume, max_minutes=args.max_minutes,
                   device=args.device, dist_info=dist_info, checkpoint_minutes=args.checkpoint_minutes,
-                  max_steps=args.max_steps, on_phase_end=save_grid, info=info)
+                  max_steps=args.max_steps, on_phase_end=save_grid, info=info, init=init)
     if model is not None and args.export and dist_info.rank == 0:
         print(f"exported {model.save(args.export)}")
     return 0
