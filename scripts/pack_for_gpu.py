@@ -4,7 +4,8 @@
 
 A GPU machine gets a copy of the working tree only (64 MiB at most), no ../shared and no apt
 packages, so this writes what `scripts/train_gpu.sh` reads there:
-- smiles-faces/: the train split of the face crops, JPGs as they are (the split hashes the path);
+- smiles-faces.zip: the train split of the face crops, JPGs as they are, in one file (11k small
+  files would cost 4 KB each of the size limit); train_gpu.sh unpacks it (the split hashes the path);
 - fashion/: Fashion-MNIST's official train files, xz-compressed (the test file is the held-out set);
 - textures.pk3: only the train-split textures, already shrunk by `TEXTURE_DOWNSCALE` and stored as
   JPEG quality 95 under their original names (so the hashed split and the labels stay the same);
@@ -61,11 +62,11 @@ def main() -> int:
     args = p.parse_args()
     out = Path(args.out)
     out.mkdir(exist_ok=True)
-    for f in sorted(FACES_DIR.rglob("*.jpg")):
-        rel = f.relative_to(FACES_DIR).as_posix()
-        if in_split(rel, "train"):
-            (out / "smiles-faces" / rel).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy(f, out / "smiles-faces" / rel)
+    with zipfile.ZipFile(out / "smiles-faces.zip", "w", zipfile.ZIP_STORED) as zf:
+        for f in sorted(FACES_DIR.rglob("*.jpg")):
+            rel = f.relative_to(FACES_DIR).as_posix()
+            if in_split(rel, "train"):
+                zf.write(f, rel)
     (out / "fashion").mkdir(exist_ok=True)
     for stem in ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"):
         with gzip.open(FASHION_DIR / f"{stem}.gz") as fin, lzma.open(out / "fashion" / f"{stem}.xz", "w", preset=9) as fout:
