@@ -11,7 +11,7 @@
 # textures64 0.85M in 5.6-5.7 min each. With those per-scale time shares the 64x64 phases got
 # only ~470 steps, too few for the new top layers (noisy faces, a colour cast on textures): they
 # were continued on CPU with `train gan --init` (see the model cards). Next time give the last
-# scale a bigger share of the time (--time-shares) or the 64x64 models more minutes.
+# scale a bigger share of the time (DEFAULT_TIME_SHARES in generators/train_config.py) or more minutes.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 START=$SECONDS
