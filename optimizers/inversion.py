@@ -91,13 +91,25 @@ def unit_shell(z: torch.Tensor) -> torch.Tensor:
 
 def train_inversion(generator: Any, *, config: InversionConfig | None = None, train: TrainConfig = TrainConfig(),
                     callback: Callable[[int, dict[str, float]], None] | None = None,
-                    should_stop: Callable[[], bool] | None = None) -> tuple[InversionEncoder, dict[str, Any]]:
-    """Fit an encoder to the generator's own samples; returns it (eval mode) and its metrics."""
-    config = config or InversionConfig(generator.latent_dim, generator.resolution, generator.channels)
+                    should_stop: Callable[[], bool] | None = None,
+                    init: InversionEncoder | None = None) -> tuple[InversionEncoder, dict[str, Any]]:
+    """Fit an encoder to the generator's own samples; returns it (eval mode) and its metrics.
+
+    With `init`, training continues from a copy of that encoder (e.g. after the generator was
+    fine-tuned) instead of a fresh one.
+    """
+    config = init.config if init is not None else (
+        config or InversionConfig(generator.latent_dim, generator.resolution, generator.channels))
     device = getattr(generator, "device", torch.device("cpu"))
+    if (config.latent_dim, config.resolution, config.channels) != (generator.latent_dim, generator.resolution,
+                                                                   generator.channels):
+        raise ValueError(f"inversion config {config} does not fit the generator")
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(train.seed)
         encoder = InversionEncoder(config).to(device)
+    if init is not None:
+        encoder.load_state_dict(init.state_dict())
+    encoder.train().requires_grad_(True)
     opt = torch.optim.Adam(encoder.parameters(), lr=train.lr, betas=(0.9, 0.99))
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt, lambda s: 0.5 * (1 + math.cos(math.pi * min(1.0, s / train.steps))))

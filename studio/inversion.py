@@ -19,7 +19,7 @@ from pathlib import Path
 
 import torch
 
-from optimizers.inversion import SHIPPED, InversionConfig, TrainConfig, save_inversion, train_inversion
+from optimizers.inversion import SHIPPED, InversionConfig, TrainConfig, load_inversion, save_inversion, train_inversion
 from optimizers.subspace import image_directions, save_subspace
 from studio.catalog import Catalog
 
@@ -46,6 +46,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--width", type=int, default=16)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--init", help="continue from this inversion encoder (.safetensors) instead of a fresh one")
     p.add_argument("--device", default="cpu", help="cpu | cuda (the shipped encoder is saved for the CPU)")
     p.add_argument("--data", help="val data set for the real-image metrics (default: from the model id)")
     p.add_argument("--out", help="default assets/inversion/<model>.safetensors")
@@ -61,7 +62,8 @@ def main(argv: list[str] | None = None) -> int:
         if step % 100 == 0:
             print(f"step {step}: " + ", ".join(f"{k} {v:.4f}" for k, v in values.items()), file=sys.stderr, flush=True)
 
-    encoder, metrics = train_inversion(model, config=config, train=train, callback=log,
+    init = load_inversion(args.init, device=args.device) if args.init else None
+    encoder, metrics = train_inversion(model, config=config, train=train, callback=log, init=init,
                                        should_stop=lambda: time.process_time() > deadline)
     try:
         from studio.commands.compose_sim import load_targets
@@ -72,6 +74,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"no real-image metrics: {e}", file=sys.stderr)
     out = Path(args.out) if args.out else SHIPPED / f"{Path(args.model).stem}.safetensors"
     info = {"generator": args.model, "train": vars(train), "metrics": metrics,
+            **({"continued_from": args.init} if args.init else {}),
             "how": "trained on the generator's own samples: latent MSE on the unit shell + image MSE of G(E(G(z)))"}
     path = save_inversion(encoder, out, info=info)
     print(json.dumps({"wrote": str(path), **metrics}))

@@ -6,7 +6,8 @@ import json
 import pytest
 import torch
 
-from optimizers.inversion import (InversionConfig, TrainConfig, load_inversion, save_inversion, train_inversion)
+from optimizers.inversion import (InversionConfig, InversionEncoder, TrainConfig, load_inversion, save_inversion,
+                                  train_inversion)
 from optimizers.simulate import SimulatedUser, compose, random_search
 from studio.catalog import CATALOG_ENV
 from studio.cli import main
@@ -94,6 +95,11 @@ def test_inversion_roundtrip_and_strict_load(tmp_path, tiny_model):
     bad.write_bytes(other.read_bytes()[:50])
     with pytest.raises(ValueError, match="readable"):
         load_inversion(bad)
+    # continuing from a trained encoder starts from its weights (zero steps: the same function)
+    cont, _ = train_inversion(tiny_model, train=TrainConfig(steps=1, batch=2, lr=0.0), init=again)
+    torch.testing.assert_close(cont(x), again(x))
+    with pytest.raises(ValueError, match="does not fit"):
+        train_inversion(tiny_model, train=TrainConfig(steps=1, batch=2), init=InversionEncoder(InversionConfig(4, 16, 1)))
 
 
 def test_simulated_user_and_references(tiny_model):
