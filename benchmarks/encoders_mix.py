@@ -74,7 +74,8 @@ def pick_targets(data: str, n: int, seed: int = 1) -> tuple[torch.Tensor, torch.
 
 
 def invert(generator: PGAN, target: torch.Tensor, distance, *, steps: int, batch: int, seed: int) -> torch.Tensor:
-    from optimizers import Weights, inspire
+    from optimizers import Weights
+    from optimizers.inspire import inspire
     result = inspire(generator, target, method="gradient", budget=steps, batch=batch, seed=seed,
                      distance=distance, weights=Weights(distance=1.0, prior=1.0, realism=0.0))
     with torch.no_grad():
