@@ -126,7 +126,11 @@ def evaluate(model, real: torch.Tensor, *, seed: int = 0, latent_seed: int = 10_
     fake = model.generate(model.sample_latents(n, seed=latent_seed)).clamp(-1, 1)
     floor = swd(half_a, half_b, seed=seed)
     score = swd(fake, half_a, seed=seed)
-    return {"n": n, "swd": score, "floor": floor, "ratio": score["avg"] / floor["avg"]}
+    # SWD normalises each set by its own per-channel mean and std, so it cannot see a colour or
+    # brightness shift: the channel means of both sets are reported beside it
+    means = {"real": [round(float(v), 3) for v in half_a.mean(dim=(0, 2, 3))],
+             "generated": [round(float(v), 3) for v in fake.mean(dim=(0, 2, 3))]}
+    return {"n": n, "swd": score, "floor": floor, "ratio": score["avg"] / floor["avg"], "channel_means": means}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -150,7 +154,8 @@ def main(argv: list[str] | None = None) -> int:
     levels = ", ".join(f"{k}px {v:.2f}" for k, v in result["swd"].items() if k != "avg")
     print(f"{args.model} vs {args.data}/{args.split} (n={result['n']} per set): SWD x1e3 avg "
           f"{result['swd']['avg']:.2f} ({levels}); real-vs-real floor {result['floor']['avg']:.2f}; "
-          f"ratio {result['ratio']:.2f}")
+          f"ratio {result['ratio']:.2f}; channel means real {result['channel_means']['real']} "
+          f"generated {result['channel_means']['generated']}")
     if args.json:
         Path(args.json).write_text(json.dumps(result, indent=2) + "\n")
     return 0

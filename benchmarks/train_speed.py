@@ -51,10 +51,23 @@ def scratch_copy(zoo: Path, dest: Path) -> Path:
     return dest
 
 
-def _sync(device: str) -> None:
+def images_per_second(step, batch: int, seconds: float, device: str, warmup: int = 3) -> float:
+    """Call `step(it)` (one training iteration on `batch` images) until `seconds` have been timed
+    after `warmup` iterations; on a GPU the clock starts and stops on a synchronised device."""
     import torch
-    if device.startswith("cuda"):
-        torch.cuda.synchronize()
+    sync = torch.cuda.synchronize if device.startswith("cuda") else (lambda: None)
+    it, done, start = 0, 0, 0.0
+    while True:
+        step(it)
+        it += 1
+        if it == warmup:
+            sync()
+            start = time.perf_counter()
+        elif it > warmup:
+            done += batch
+            if it % 8 == 0 and time.perf_counter() - start > seconds:
+                sync()
+                return done / (time.perf_counter() - start)
 
 
 def run_zoo(zoo: Path, scale: int, batch: int, seconds: float, device: str = "cpu") -> float:
@@ -73,8 +86,9 @@ def run_zoo(zoo: Path, scale: int, batch: int, seconds: float, device: str = "cp
     data = torch.rand(512, 1, res, res) * 2 - 1
     alpha = 1.0 if scale else 0.0
     model.updateAlpha(alpha)
-    it, done, start = 0, 0, None
-    while True:
+
+    def step(it: int) -> None:
+        nonlocal alpha
         if scale and it % 32 == 0:  # the reference's linear schedule: a jump every 32 iterations
             alpha = max(0.0, alpha - 1 / 600)
             model.updateAlpha(alpha)
@@ -83,21 +97,13 @@ def run_zoo(zoo: Path, scale: int, batch: int, seconds: float, device: str = "cp
             low = F.interpolate(F.avg_pool2d(x, 2), scale_factor=2, mode="nearest")
             x = model.config.alpha * low + (1 - model.config.alpha) * x
         model.optimizeParameters(x)
-        it += 1
-        if it == 3:
-            _sync(device)
-            start = time.perf_counter()
-        elif start is not None:
-            done += batch
-            if it % 8 == 0 and time.perf_counter() - start > seconds:
-                _sync(device)
-                return done / (time.perf_counter() - start)
+
+    return images_per_second(step, batch, seconds, device)
 
 
 def run_ours(scale: int, batch: int, seconds: float, device: str = "cpu") -> float:
     """Child process: images/s of our trainer at `scale` (a fade phase from 8x8 on)."""
     sys.path.insert(0, str(ROOT))
-    import torch
     from generators.pgan import PGANConfig
     from generators.train import Trainer
     from generators.train_config import TrainConfig
@@ -108,18 +114,7 @@ def run_ours(scale: int, batch: int, seconds: float, device: str = "cpu") -> flo
     t = Trainer(cfg, RandomStream(1, 4 * 2 ** scale), progress=False, device=device)
     t.phase_index = len(t.phases) - 2 if scale else 0
     t._enter_phase()
-    done, start = 0, None
-    for i in range(10 ** 9):
-        t.train_step()
-        if i == 2:
-            _sync(device)
-            start = time.perf_counter()
-        elif start is not None:
-            done += batch
-            if i % 8 == 0 and time.perf_counter() - start > seconds:
-                _sync(device)
-                return done / (time.perf_counter() - start)
-    return 0.0
+    return images_per_second(lambda _: t.train_step(), batch, seconds, device)
 
 
 def child(args: argparse.Namespace) -> None:

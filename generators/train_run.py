@@ -67,13 +67,19 @@ def plan(config: TrainConfig, minutes: float, *, device: str = "cpu", log: Calla
          **trainer_args: Any) -> tuple[TrainConfig, list[float]]:
     """Measure images/s per scale here, then size the phases so the run takes ~`minutes`.
 
-    Returns the planned config and the measured speeds (images/s per scale).
+    A schedule of the final scale alone (`final_scale_only`, continuing a trained model) stays
+    one phase. Returns the planned config and the measured speeds (images/s per scale; 0 for
+    scales the schedule never runs).
     """
     speeds = measure_speed(config, RandomStream(config.model.channels, config.model.resolution),
                            device=device, steps=3, warmup=2, **trainer_args)
     log("measured images/s per scale: " + ", ".join(f"{4 * 2 ** s}px {v:.0f}" for s, v in enumerate(speeds)))
-    # 8% of the budget is kept for checkpoints, sample grids and the calibration itself
-    planned = plan_for_minutes(config, minutes, speeds)
+    n = len(config.model.depths)
+    if n > 1 and {ph.scale for ph in config.phases()} == {n - 1}:
+        # 8% of the budget is kept for the calibration, checkpoints and sample grids
+        planned = final_scale_only(config, int(minutes * 60 * 0.92 * speeds[-1]))
+    else:
+        planned = plan_for_minutes(config, minutes, speeds)
     log("planned images per phase: " + ", ".join(f"{ph.resolution}px {ph.kind} {ph.images}" for ph in planned.phases()))
     return planned, speeds
 
@@ -106,13 +112,7 @@ def train(config: TrainConfig, stream: BatchStream, *, out_dir: str | Path, resu
             raise ValueError(f"{out_dir} already holds a run: pass --resume, or choose another --out")
         if init is not None:
             config = final_scale_only(config, config.stable_images[-1])
-            if max_minutes:
-                speeds = _broadcast(measure_speed(config, RandomStream(config.model.channels, config.model.resolution),
-                                                  device=device, steps=3, warmup=2, **trainer_args)
-                                    if main else None, dist_info)
-                config = final_scale_only(config, int(max_minutes * 60 * 0.92 * speeds[-1]))
-                log(f"fine-tuning the final scale: {config.stable_images[-1]} images at {speeds[-1]:.0f} images/s")
-        elif max_minutes:
+        if max_minutes:
             config, speeds = _broadcast(plan(config, max_minutes, device=device, log=log if main else (lambda _: None),
                                              **trainer_args) if main else None, dist_info)
         if main:

@@ -63,16 +63,12 @@ def main(names: list[str]) -> int:
         val = load_dataset(DATA[name], split="val", **kw).float()
         val = val[torch.randperm(len(val), generator=torch.Generator().manual_seed(0))[:2048]]
         swd = evaluate(model, val)
-        # SWD normalises each set by its own per-channel mean and std, so it cannot see a colour
-        # or brightness shift: report the channel means of both sets beside it
-        fake = model.generate(model.sample_latents(len(val), seed=99))
-        means = {"real": [round(float(v), 3) for v in val.mean(dim=(0, 2, 3))],
-                 "generated": [round(float(v), 3) for v in fake.mean(dim=(0, 2, 3))]}
+        means = swd["channel_means"]
         train = load_dataset(DATA[name], split="train", **kw).float()
         nn = check(model, train, val, n=512)
         order = nn["_d"].argsort()[:8]
         grid(torch.cat([nn["_fake"][order], nn["_nearest"][order]]), nrow=8).save(ROOT / "assets" / "samples" / f"{name}_nn.png")
-        result = {"model": name, "data": DATA[name], "swd": swd, "channel_means": means, "nearest_neighbour": {k: v for k, v in nn.items() if not k.startswith("_")},
+        result = {"model": name, "data": DATA[name], "swd": swd, "nearest_neighbour": {k: v for k, v in nn.items() if not k.startswith("_")},
                   "generate_9_ms_2_threads": round(generation_ms(model), 1),
                   "file_mb": round(path.stat().st_size / 1e6, 2)}
         (out / f"{name}.json").write_text(json.dumps(result, indent=2) + "\n")

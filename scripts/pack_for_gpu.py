@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import argparse
 import gzip
-import lzma
 import io
+import lzma
 import shutil
 import site
 import sys
@@ -30,29 +30,19 @@ sys.path.insert(0, str(ROOT))
 
 from PIL import Image  # noqa: E402
 
-from studio.data import FACES_DIR, FASHION_DIR, TEXTURE_DOWNSCALE, TEXTURES_PK3, in_split  # noqa: E402
-from studio.imageio import ImageError, _to_mode, open_image  # noqa: E402
+from studio.data import FACES_DIR, FASHION_DIR, TEXTURES_PK3, in_split, load_texture_sources  # noqa: E402
 
 
 def pack_textures(src: Path, dest: Path) -> tuple[int, int]:
-    kept = 0
-    with zipfile.ZipFile(src) as zin, zipfile.ZipFile(dest, "w", zipfile.ZIP_STORED) as zout:
-        for name in sorted(zin.namelist()):
-            if not name.lower().endswith((".jpg", ".jpeg", ".tga")) or not in_split(name, "train"):
-                continue
-            try:
-                img = _to_mode(open_image(zin.read(name)), 3)
-            except (ImageError, OSError, EOFError):
-                continue
-            w, h = img.size
-            if min(w, h) // TEXTURE_DOWNSCALE < 64:  # too small to crop from: the loader skips it too
-                continue
-            img = img.resize((w // TEXTURE_DOWNSCALE, h // TEXTURE_DOWNSCALE), Image.BOX)
+    """The train-split sources exactly as `load_texture_sources` gives them to training (shrunk,
+    too-small ones left out), as JPEG quality 95 under their names inside the .pk3."""
+    sources = load_texture_sources(src, split="train")
+    with zipfile.ZipFile(dest, "w", zipfile.ZIP_STORED) as zout:
+        for image, name in zip(sources.images, sources.labels):
             buf = io.BytesIO()
-            img.save(buf, "JPEG", quality=95)
+            Image.fromarray(image.permute(1, 2, 0).numpy(), "RGB").save(buf, "JPEG", quality=95)
             zout.writestr(name, buf.getvalue())
-            kept += 1
-    return kept, dest.stat().st_size
+    return len(sources.images), dest.stat().st_size
 
 
 def main() -> int:

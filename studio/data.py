@@ -166,7 +166,7 @@ def _find(root: Path, stem: str) -> Path:
     for name in (stem, stem + ".gz", stem + ".xz"):
         if (root / name).is_file():
             return root / name
-    raise ValueError(f"{root}: no {stem}[.gz] (install with: apt-get install -y dataset-fashion-mnist)")
+    raise ValueError(f"{root}: no {stem}[.gz|.xz] (install with: apt-get install -y dataset-fashion-mnist)")
 
 
 def load_fashion(root: str | Path = FASHION_DIR, *, split: str = "train") -> ImageSet:

@@ -46,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--width", type=int, default=16)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=1)
-    p.add_argument("--init", help="continue from this inversion encoder (.safetensors) instead of a fresh one")
+    p.add_argument("--init", help="continue from this inversion encoder (.safetensors; its --width is kept)")
     p.add_argument("--device", default="cpu", help="cpu | cuda (the shipped encoder is saved for the CPU)")
     p.add_argument("--data", help="val data set for the real-image metrics (default: from the model id)")
     p.add_argument("--out", help="default assets/inversion/<model>.safetensors")

@@ -15,7 +15,7 @@ from generators.model import PGAN
 from generators.pgan import PGANConfig
 from generators.train import IterableStream, Trainer
 from generators.train_config import TrainConfig, final_scale_only, plan_for_minutes, rescale_remaining
-from generators.train_run import train
+from generators.train_run import plan, train
 from studio.data import TensorStream
 
 
@@ -211,6 +211,12 @@ def test_swd_and_nearest_neighbour_benchmarks() -> None:
     assert far["avg"] > 3 * close["avg"] and far["avg"] > 3 * same["avg"]
     d, i = nearest(other[:5], torch.cat([noise, other]))
     assert torch.equal(i, torch.arange(64, 69)) and d.max() < 1e-3
+    # SWD cannot see a brightness shift, so `evaluate` reports the channel means beside it
+    from benchmarks.swd import evaluate
+    model = PGAN.random(PGANConfig(latent_dim=8, depths=(8, 8, 8, 8), channels=1), seed=1)
+    result = evaluate(model, smooth)
+    means = result["channel_means"]
+    assert result["n"] == 32 and len(means["real"]) == len(means["generated"]) == 1
 
 
 def test_init_continues_a_trained_model_at_its_final_scale(tmp_path: Path) -> None:
@@ -227,6 +233,8 @@ def test_init_continues_a_trained_model_at_its_final_scale(tmp_path: Path) -> No
     assert model.info["training"]["images"] == 24 and model.config == base.config
     # with a time budget: only the final scale is measured and planned, and re-planning (which
     # books time per scale) copes with the scales that never ran
+    planned, speeds = plan(final_scale_only(config, 24), 0.05, log=lambda _: None)
+    assert [(ph.scale, ph.kind) for ph in planned.phases()] == [(2, "stable")] and speeds[:2] == [0.0, 0.0]
     timed = Trainer(final_scale_only(config, 24), stream(), progress=False)
     timed.budget = {"seconds": 60.0, "speeds": [0.0, 0.0, 100.0]}
     timed.init_from(base)
