@@ -21,6 +21,8 @@ from typing import Any
 
 import torch
 
+from weightfile import WeightFileError, load_state
+
 from .errors import CheckpointError
 from .model import PGAN
 from .pgan import Discriminator, Generator, PGANConfig
@@ -146,18 +148,12 @@ def _rename(state: dict[str, Any], table: list[tuple[str, str]], *, to_zoo: bool
     return out
 
 
-def _load_into(module: torch.nn.Module, state: dict[str, torch.Tensor], path: Path | str, what: str) -> None:
-    state = {k: v for k, v in state.items() if not k.endswith("_metadata")}
-    expected = module.state_dict()
-    missing, unexpected = sorted(set(expected) - set(state)), sorted(set(state) - set(expected))
-    if missing or unexpected:
-        raise CheckpointError(f"{path}: {what} does not match its config (missing {missing[:3]}, "
-                              f"unexpected {unexpected[:3]})")
-    for k, v in state.items():
-        if not isinstance(v, torch.Tensor) or v.shape != expected[k].shape:
-            shape = list(v.shape) if isinstance(v, torch.Tensor) else type(v).__name__
-            raise CheckpointError(f"{path}: {what} tensor {k} is {shape}, config expects {list(expected[k].shape)}")
-    module.load_state_dict({k: v.float() for k, v in state.items()})
+def _load_into(module: torch.nn.Module, state: dict[str, Any], path: Path | str, what: str) -> None:
+    """Strict load (shared with our own format), minus the `_metadata` entries torch adds."""
+    try:
+        load_state(module, {k: v for k, v in state.items() if not k.endswith("_metadata")}, path=path, what=what)
+    except WeightFileError as e:
+        raise CheckpointError(str(e)) from None
 
 
 def load_zoo(path: str | Path, *, generator: str = "avgG", device: str | None = None,

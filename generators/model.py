@@ -1,13 +1,12 @@
 """A trained PGAN behind the generator protocol, and our safetensors + JSON weight format."""
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+
+from weightfile import WeightFileError, load_state, load_weights, save_weights
 
 from .errors import CheckpointError
 from .pgan import Discriminator, Generator, PGANConfig
@@ -92,60 +91,29 @@ class PGAN:
 
     def save(self, path: str | Path, *, info: dict[str, Any] | None = None) -> Path:
         """Write PATH.safetensors (G and D, config in metadata) and PATH.json (config + info)."""
-        path = Path(path).with_suffix(".safetensors")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tensors = {f"G.{k}": v.detach().cpu().contiguous() for k, v in self.generator.state_dict().items()}
+        tensors = {f"G.{k}": v for k, v in self.generator.state_dict().items()}
         if self.discriminator is not None:
-            tensors.update({f"D.{k}": v.detach().cpu().contiguous()
-                            for k, v in self.discriminator.state_dict().items()})
-        meta = {"format": FORMAT, "config": self.config.to_json()}
-        save_file(tensors, str(path), metadata=meta)
-        sidecar = {"format": FORMAT, "config": self.config.to_dict(), **{**self.info, **(info or {})}}
-        path.with_suffix(".json").write_text(json.dumps(sidecar, indent=2) + "\n")
-        return path
+            tensors.update({f"D.{k}": v for k, v in self.discriminator.state_dict().items()})
+        return save_weights(path, tensors, format=FORMAT, config=self.config.to_dict(),
+                            info={**self.info, **(info or {})})
 
     @classmethod
     def load(cls, path: str | Path, *, device: str | None = None, with_discriminator: bool = True) -> "PGAN":
         """Load our safetensors file (the JSON sidecar is optional: the config is also inside)."""
-        path = Path(path)
-        if not path.is_file():
-            raise CheckpointError(f"{path}: no such file")
         try:
-            from safetensors import safe_open
-            with safe_open(str(path), "pt") as f:
-                meta = f.metadata() or {}
-            tensors = load_file(str(path))
-        except (SafetensorError, OSError, ValueError) as e:
-            raise CheckpointError(f"{path}: not a readable safetensors file ({e})") from None
-        if meta.get("format") != FORMAT or "config" not in meta:
-            raise CheckpointError(f"{path}: safetensors file without a studio PGAN config")
-        config = PGANConfig.from_dict(json.loads(meta["config"]))
-        info: dict[str, Any] = {}
-        sidecar = path.with_suffix(".json")
-        if sidecar.is_file():
-            info = {k: v for k, v in json.loads(sidecar.read_text()).items() if k not in ("format", "config")}
-        g = Generator(config)
-        _load_strict(g, {k[2:]: v for k, v in tensors.items() if k.startswith("G.")}, path, "generator")
-        d = None
-        d_state = {k[2:]: v for k, v in tensors.items() if k.startswith("D.")}
-        if with_discriminator and d_state:
-            d = Discriminator(config)
-            _load_strict(d, d_state, path, "discriminator")
-        return cls(config, g, d, device=device, info=info)
-
-
-def _load_strict(module: torch.nn.Module, state: dict[str, torch.Tensor], path: Path, what: str) -> None:
-    expected = module.state_dict()
-    missing = sorted(set(expected) - set(state))
-    unexpected = sorted(set(state) - set(expected))
-    if missing or unexpected:
-        raise CheckpointError(f"{path}: {what} weights do not match its config "
-                              f"(missing {missing[:3]}, unexpected {unexpected[:3]})")
-    for k, v in state.items():
-        if v.shape != expected[k].shape:
-            raise CheckpointError(f"{path}: {what} tensor {k} has shape {list(v.shape)}, "
-                                  f"config expects {list(expected[k].shape)}")
-    module.load_state_dict(state)
+            wf = load_weights(path, format=FORMAT, kind="PGAN generator")
+            config = PGANConfig.from_dict(wf.config)
+            g = Generator(config)
+            load_state(g, {k[2:]: v for k, v in wf.tensors.items() if k.startswith("G.")}, path=wf.path,
+                       what="generator")
+            d = None
+            d_state = {k[2:]: v for k, v in wf.tensors.items() if k.startswith("D.")}
+            if with_discriminator and d_state:
+                d = Discriminator(config)
+                load_state(d, d_state, path=wf.path, what="discriminator")
+        except WeightFileError as e:
+            raise CheckpointError(str(e)) from None
+        return cls(config, g, d, device=device, info=wf.info)
 
 
 def sample_latents(n: int, latent_dim: int, seed: int, *, truncation: float | None = None) -> torch.Tensor:

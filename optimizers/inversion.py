@@ -9,7 +9,6 @@ its encoder from the same code. Weights: safetensors + JSON config, loaded stric
 """
 from __future__ import annotations
 
-import json
 import math
 import time
 from dataclasses import asdict, dataclass, fields
@@ -19,8 +18,8 @@ from typing import Any, Callable
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from safetensors import SafetensorError, safe_open
-from safetensors.torch import load_file, save_file
+
+from weightfile import load_state, load_weights, save_weights
 
 FORMAT = "studio-inversion/1"
 SHIPPED = Path(__file__).resolve().parent.parent / "assets" / "inversion"
@@ -157,32 +156,14 @@ def evaluate_inversion(encoder: InversionEncoder, generator: Any, *, n: int = 25
 
 def save_inversion(encoder: InversionEncoder, path: str | Path, *, info: dict[str, Any] | None = None) -> Path:
     """PATH.safetensors (config in metadata) and PATH.json (config + info)."""
-    path = Path(path).with_suffix(".safetensors")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tensors = {k: v.detach().cpu().contiguous() for k, v in encoder.state_dict().items()}
-    config = asdict(encoder.config)
-    save_file(tensors, str(path), metadata={"format": FORMAT, "config": json.dumps(config)})
-    path.with_suffix(".json").write_text(json.dumps({"format": FORMAT, "config": config, **(info or {})},
-                                                    indent=2) + "\n")
-    return path
+    return save_weights(path, encoder.state_dict(), format=FORMAT, config=asdict(encoder.config), info=info)
 
 
 def load_inversion(path: str | Path, *, device: str | torch.device | None = None) -> InversionEncoder:
     """Strict load of `save_inversion` output (eval mode, frozen)."""
-    path = Path(path)
-    try:
-        with safe_open(str(path), "pt") as f:
-            meta = f.metadata() or {}
-        tensors = load_file(str(path))
-    except (SafetensorError, OSError, ValueError) as e:
-        raise ValueError(f"{path}: not a readable safetensors file ({e})") from None
-    if meta.get("format") != FORMAT or "config" not in meta:
-        raise ValueError(f"{path}: not a studio inversion encoder (format {meta.get('format')!r})")
-    encoder = InversionEncoder(InversionConfig.from_dict(json.loads(meta["config"])))
-    expected = encoder.state_dict()
-    if set(expected) != set(tensors) or any(tensors[k].shape != v.shape for k, v in expected.items()):
-        raise ValueError(f"{path}: weights do not match the inversion config")
-    encoder.load_state_dict(tensors)
+    wf = load_weights(path, format=FORMAT, kind="inversion encoder")
+    encoder = InversionEncoder(InversionConfig.from_dict(wf.config))
+    load_state(encoder, wf.tensors, path=wf.path)
     return encoder.to(device or "cpu").eval().requires_grad_(False)
 
 

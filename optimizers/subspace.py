@@ -21,8 +21,8 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors import SafetensorError, safe_open
-from safetensors.torch import load_file, save_file
+
+from weightfile import WeightFileError, load_weights, save_weights
 
 FORMAT = "studio-subspace/1"
 SHIPPED = Path(__file__).resolve().parent.parent / "assets" / "inversion"
@@ -74,27 +74,20 @@ def image_directions(generator: Any, m: int, *, n: int = 1024, seed: int = 0, ba
 
 
 def save_subspace(sub: Subspace, path: str | Path, *, info: dict[str, Any] | None = None) -> Path:
-    """PATH.safetensors with center, basis and explained; `info` goes into its metadata."""
-    path = Path(path).with_suffix(".safetensors")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tensors = {"center": sub.center.contiguous(), "basis": sub.basis.contiguous(), "explained": sub.explained.contiguous()}
-    save_file(tensors, str(path), metadata={"format": FORMAT, "info": json.dumps(info or {})})
-    return path
+    """PATH.safetensors with center, basis and explained; `info` goes into its metadata (no sidecar)."""
+    tensors = {"center": sub.center, "basis": sub.basis, "explained": sub.explained}
+    return save_weights(path, tensors, format=FORMAT, metadata={"info": json.dumps(info or {})}, sidecar=False)
 
 
 def load_subspace(path: str | Path) -> Subspace:
     """Strict load of `save_subspace` output."""
-    try:
-        with safe_open(str(path), "pt") as f:
-            meta = f.metadata() or {}
-        t = load_file(str(path))
-    except (SafetensorError, OSError, ValueError) as e:
-        raise ValueError(f"{path}: not a readable safetensors file ({e})") from None
-    if meta.get("format") != FORMAT or set(t) != {"center", "basis", "explained"}:
-        raise ValueError(f"{path}: not a studio subspace file")
+    t = load_weights(path, format=FORMAT, kind="subspace", require_config=False).tensors
+    if set(t) != {"center", "basis", "explained"}:
+        raise WeightFileError(f"{path}: a subspace file needs tensors center, basis and explained, has {sorted(t)}")
     c, b, e = t["center"], t["basis"], t["explained"]
     if b.dim() != 2 or c.shape != (b.shape[1],) or e.shape != (b.shape[0],):
-        raise ValueError(f"{path}: inconsistent subspace shapes")
+        raise WeightFileError(f"{path}: inconsistent subspace shapes (center {list(c.shape)}, "
+                              f"basis {list(b.shape)}, explained {list(e.shape)})")
     return Subspace(c.float(), b.float(), e.float())
 
 
