@@ -53,8 +53,8 @@ def postprocess(component, value) -> None:
 
 
 def direct(ctx: Ctx, model_id: str, *, k: int, rounds: int, seed: int = 0) -> dict:
-    outputs = (gr.Gallery(format="png", render=False), gr.Gallery(format="png", render=False),
-               gr.Image(format="png", render=False))
+    outputs = (gr.Gallery(format="png", render=False), gr.Image(format="png", render=False),
+               gr.Image(format="png", render=False))  # candidates, lineage strip, current choice
     st = UserState.new(model_id)
     compose.start(ctx, st, k=k, method="pick", strength=0.6, source="random", seed=seed)
     compose.round_view(ctx, st)  # round 1 on screen (and the model loaded)

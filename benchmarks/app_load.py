@@ -26,6 +26,7 @@ import httpx  # noqa: E402
 from gradio_client import Client  # noqa: E402
 
 from benchmarks.app_common import rss_mb, studio_process  # noqa: E402
+from studio.app.compose import LINEAGE_SHOWN, lineage_label  # noqa: E402
 
 
 def items(gallery) -> list[dict]:
@@ -69,7 +70,7 @@ def client_loop(url: str, index: int, seconds: float, model: str | None, fetch: 
             t0 = time.perf_counter()
             try:
                 cands, lineage, _best, status = c.predict(str(rng.randrange(k)), api_name="/compose_round")
-                cands, lineage = items(cands), items(lineage)
+                cands = items(cands)
             except Exception as e:  # noqa: BLE001 - every failure is counted
                 errors.append(f"round {rounds + 1}: {type(e).__name__}: {str(e)[:120]}")
                 continue
@@ -80,8 +81,9 @@ def client_loop(url: str, index: int, seconds: float, model: str | None, fetch: 
                 errors.append(f"expected round {rounds + 1}, got: {status[:60]}")
             if f"{k} candidates" not in status or len(cands) != k:
                 errors.append(f"expected {k} candidates, got {len(cands)}")
-            if len(lineage) != min(rounds, 24):
-                errors.append(f"lineage of {len(lineage)} after {rounds} rounds")
+            in_strip = min(rounds, LINEAGE_SHOWN)
+            if lineage.get("label") != lineage_label(rounds - in_strip, in_strip):
+                errors.append(f"lineage {lineage.get('label')!r} after {rounds} rounds")
             paths = {item["image"]["path"] for item in cands}
             if paths & seen and len(paths & seen) == len(paths):
                 errors.append("the same candidates twice")

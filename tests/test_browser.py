@@ -25,6 +25,7 @@ try:
 except ImportError:
     pytest.skip(f"browser tests need the playwright package: {HOW}", allow_module_level=True)
 
+from studio.app.compose import LINEAGE_CELL, LINEAGE_GAP  # noqa: E402
 from studio.app.testing import running, write_tiny_catalog  # noqa: E402
 from studio.imageio import read_png_meta  # noqa: E402
 
@@ -113,14 +114,25 @@ def test_three_compose_rounds_by_clicking(page):
         before = sources()
         page.locator("#compose-candidates img").nth([4, 0, 8][r]).click()
         expect(page.locator("#compose-status")).to_contain_text(f"Round {r + 2}")
-        expect(page.locator("#compose-lineage img")).to_have_count(r + 1)
+        expect(page.locator("#compose-lineage")).to_contain_text("round 1" if r == 0 else f"rounds 1–{r + 1}")
         expect(page.locator("#compose-candidates img").last).not_to_have_attribute("src", before[-1])
         assert len(set(sources()) - set(before)) >= 7  # new candidates (the current choice may stay)
     expect(page.locator("#compose-best img")).to_have_count(1)
     shot(page, "compose")
-    page.locator("#compose-lineage img").nth(1).click()  # branch from round 2
+    click_lineage_round(page, 1)  # branch from round 2
     expect(page.locator("#compose-status")).to_contain_text("Round 2")
-    expect(page.locator("#compose-lineage img")).to_have_count(1)
+    expect(page.locator("#compose-lineage")).to_contain_text("Lineage: round 1 ")
+
+
+def click_lineage_round(page, j: int) -> None:
+    """Click the middle of round j's cell in the lineage strip image, wherever the page scaled it."""
+    strip = page.locator("#compose-lineage img")
+    x, y = strip.evaluate("""(img, c) => {
+        const b = img.getBoundingClientRect();
+        const r = Math.min(b.width / img.naturalWidth, b.height / img.naturalHeight, 1);
+        return [(b.width - img.naturalWidth * r) / 2 + c * r, b.height / 2];
+    }""", (LINEAGE_CELL + LINEAGE_GAP) * j + LINEAGE_CELL / 2)
+    strip.click(position={"x": x, "y": y})
 
 
 def test_export_png_and_load_it_back(page, tmp_path):

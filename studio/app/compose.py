@@ -3,7 +3,9 @@
 The preference search (`optimizers.PreferenceSearch`) proposes; the session records every round
 (candidates as nodes under the previous choice, and the choice), so the lineage strip, undo and
 branching from an earlier round are views of that tree. A round is cheap: one batch of k
-generations and k small PNGs, no queue.
+generations and k small PNGs, no queue. The lineage goes out as one strip image (a click maps
+its x to a round): Gradio checks and caches every file of a response, ~2 ms each on 2 cores, so
+24 thumbnails as gallery items cost more than the round's generations.
 """
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ from types import SimpleNamespace
 
 import gradio as gr
 import torch
+from PIL import Image
 
 from optimizers import PreferenceSearch
 from optimizers.subspace import shipped_subspace
@@ -25,6 +28,8 @@ K_CHOICES = (4, 9, 16)
 OPTIMIZERS = ("auto", "elitist", "DiscreteOnePlusOne", "CMA", "OnePlusOne")
 METHODS = {"pick": "Pick the best", "rank": "Rank them"}
 LINEAGE_SHOWN = 24  # rounds shown in the lineage strip (the most recent ones)
+LINEAGE_CELL, LINEAGE_GAP = 64, 4  # px per round in the strip (smaller models upscaled), px between
+LINEAGE_HINT = "click a round to go back and choose again (branch)"
 
 
 def start(ctx: Ctx, st: UserState, *, k: int, method: str, strength: float, source: str, seed: int,
@@ -70,7 +75,7 @@ def round_view(ctx: Ctx, st: UserState):
     # a new round: no tile highlighted (the gallery would keep the last click's highlight)
     # (gr.update, not gr.Gallery(...): a component built here would encode every PNG a second time)
     candidates = gr.update(value=_candidates(st, images), selected_index=None, columns=_columns(pref.k))
-    return candidates, lineage_items(ctx, st), best_image(ctx, st), status(st)
+    return candidates, lineage_update(ctx, st), best_image(ctx, st), status(st)
 
 
 def choose(ctx: Ctx, st: UserState, order: list[int]) -> None:
@@ -166,16 +171,53 @@ def snapshot(st: UserState) -> None:
         st.session.settings.setdefault("compose", {})["round"] = st.compose_round
 
 
-def lineage_items(ctx: Ctx, st: UserState):
-    rounds = st.session.lineage(st.compose_round)[-LINEAGE_SHOWN:]
+def lineage_rounds(ctx: Ctx, st: UserState) -> tuple[int, list[Image.Image]]:
+    """(number of rounds before the shown ones, thumbnail of each shown round's choice)."""
+    lineage = st.session.lineage(st.compose_round)
+    rounds = lineage[-LINEAGE_SHOWN:]
     missing = [r.choice[0] for r in rounds if r.choice[0] not in st.lineage_thumbs]
     if missing:
         images = ctx.render(st.session.model, torch.stack([st.session.node(i).latent() for i in missing]))
         st.lineage_thumbs.update({i: to_pil(im) for i, im in zip(missing, images)})
     shown = {r.choice[0] for r in rounds}
     st.lineage_thumbs = {i: im for i, im in st.lineage_thumbs.items() if i in shown}  # bounded memory
-    first = len(st.session.lineage(st.compose_round)) - len(rounds)
-    return [(st.lineage_thumbs[r.choice[0]], f"round {first + j + 1}") for j, r in enumerate(rounds)]
+    return len(lineage) - len(rounds), [st.lineage_thumbs[r.choice[0]] for r in rounds]
+
+
+def lineage_strip(thumbs: list[Image.Image]) -> Image.Image | None:
+    """The shown rounds side by side in cells of LINEAGE_CELL px, LINEAGE_GAP px apart."""
+    if not thumbs:
+        return None
+    step = LINEAGE_CELL + LINEAGE_GAP
+    gray = 230 if thumbs[0].mode == "L" else (230, 230, 230)  # the page background between cells
+    strip = Image.new(thumbs[0].mode, (len(thumbs) * step - LINEAGE_GAP, LINEAGE_CELL), color=gray)
+    for j, im in enumerate(thumbs):
+        if im.size != (LINEAGE_CELL, LINEAGE_CELL):
+            im = im.resize((LINEAGE_CELL, LINEAGE_CELL), Image.NEAREST)
+        strip.paste(im, (j * step, 0))
+    return strip
+
+
+def lineage_round_at(st: UserState, x: float) -> int:
+    """The lineage round (0-based) under pixel column `x` of the strip on screen."""
+    total = len(st.session.lineage(st.compose_round))
+    shown = min(total, LINEAGE_SHOWN)
+    if not shown:
+        raise ValueError("no rounds yet to go back to")
+    cell = min(max(int(x) // (LINEAGE_CELL + LINEAGE_GAP), 0), shown - 1)
+    return total - shown + cell
+
+
+def lineage_label(first: int, count: int) -> str:
+    if not count:
+        return "Lineage — your choices appear here, one per round"
+    span = f"round {first + 1}" if count == 1 else f"rounds {first + 1}–{first + count}"
+    return f"Lineage: {span} — {LINEAGE_HINT}"
+
+
+def lineage_update(ctx: Ctx, st: UserState):
+    first, thumbs = lineage_rounds(ctx, st)
+    return gr.update(value=lineage_strip(thumbs), label=lineage_label(first, len(thumbs)))
 
 
 def best_image(ctx: Ctx, st: UserState):
@@ -243,9 +285,8 @@ def build(ctx: Ctx) -> SimpleNamespace:
                 ui.new_random = gr.Button("New from random", size="sm", variant="primary", elem_id="compose-new")
                 ui.from_browse = gr.Button("Start from Browse pick", size="sm")
                 ui.from_inspire = gr.Button("Start from inspiration", size="sm")
-    ui.lineage = gr.Gallery(label="Lineage — click a round to go back and choose again (branch)", columns=12,
-                            allow_preview=False, format="png", elem_classes="tiles small", fit_columns=False, elem_id="compose-lineage",
-                            buttons=[], height="auto", interactive=False)
+    ui.lineage = gr.Image(label=lineage_label(0, 0), format="png", interactive=False, buttons=[],
+                          elem_classes="gstrip", elem_id="compose-lineage", height=LINEAGE_CELL + 40)
     ui.api_choice = gr.Textbox(visible=False)  # "3" (a pick) or "3,0,1,..." (a ranking), 0-based
     ui.api_round = gr.Button(visible=False)
     ui.api_source = gr.Textbox("random", visible=False)
@@ -261,7 +302,7 @@ def refresh_outputs(c: SimpleNamespace) -> list:
 
 def refresh_values(ctx: Ctx, st: UserState) -> list:
     if st.compose is None:
-        return [[], [], None, "Start a composite: from random, your Browse pick or an inspiration."]
+        return [[], gr.update(value=None, label=lineage_label(0, 0)), None, "Start a composite: from random, your Browse pick or an inspiration."]
     return list(round_view(ctx, st))
 
 
@@ -316,8 +357,9 @@ def wire(ctx: Ctx, ui: SimpleNamespace, state: gr.State, app: SimpleNamespace) -
 
     @friendly
     def on_lineage(st, evt: gr.SelectData):
-        shown = len(st.session.lineage(st.compose_round))
-        rewind(ctx, st, max(0, shown - min(shown, LINEAGE_SHOWN)) + int(evt.index))
+        if not isinstance(evt.index, (list, tuple)) or len(evt.index) != 2:
+            raise ValueError("click a round in the lineage strip")
+        rewind(ctx, st, lineage_round_at(st, evt.index[0]))
         return [st, *round_view(ctx, st)]
 
     @friendly

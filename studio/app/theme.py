@@ -14,6 +14,9 @@ body.pixelated .tiles img, body.pixelated .big img, body.pixelated .gstrip img {
   min-height: 0 !important; overflow: visible !important; }
 .tiles .thumbnail-item { aspect-ratio: 1 / 1; }
 .big img { width: 100%; height: 100%; object-fit: contain; }
+#compose-lineage button, #compose-lineage .image-frame { width: 100%; height: 100%; display: flex;
+  justify-content: flex-start; align-items: flex-end; }
+#compose-lineage img { width: auto; height: auto; max-width: 100%; max-height: 100%; }
 #studio-header { align-items: end; }
 #studio-title h1 { margin: 0; font-size: 1.6rem; }
 #studio-title p { margin: 0.2rem 0 0; opacity: 0.75; }
