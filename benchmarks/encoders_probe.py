@@ -4,7 +4,9 @@
 
 Held-out data: Fashion-MNIST's official test set (10 classes) and the faces validation split
 (smiling vs neutral), both as `studio.data` defines them. Probes train on (a seeded subset of) the
-training split. Baseline rows: raw pixels. Textures have no labels: effective rank only.
+training split, the linear probe's L2 weight chosen on a tenth of those training rows
+(`tuned_linear_probe`; the test data never chooses it). Baseline rows: raw pixels. Textures have
+no labels: effective rank only.
 Writes OUT/probe.json, OUT/probe_table.md and OUT/spectrum_<data>.png.
 """
 from __future__ import annotations
@@ -21,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.encoders_plot import line_plot  # noqa: E402
 from encoders import load_encoder  # noqa: E402
-from encoders.diagnostics import effective_rank, embed, knn_accuracy, linear_probe, singular_spectrum  # noqa: E402
+from encoders.diagnostics import effective_rank, embed, knn_accuracy, singular_spectrum, tuned_linear_probe  # noqa: E402
 from studio.data import load_dataset, load_textures  # noqa: E402
 
 PREFIX = {"fashion": "fashion32", "faces": "faces64", "textures": "textures64"}
@@ -51,13 +53,15 @@ def evaluate(encoders: list[Path], data: str, *, train_subset: int) -> dict:
     idx = subset(len(xtr), train_subset)
     xtr, ytr = xtr[idx], ytr[idx]
     pix_tr, pix_va = xtr.flatten(1).float() / 127.5 - 1, xva.flatten(1).float() / 127.5 - 1
-    rows = {"pixels": {"probe": linear_probe(pix_tr, ytr, pix_va, yva), "knn": knn_accuracy(pix_tr, ytr, pix_va, yva)}}
+    acc, wd = tuned_linear_probe(pix_tr, ytr, pix_va, yva)
+    rows = {"pixels": {"probe": acc, "probe_weight_decay": wd, "knn": knn_accuracy(pix_tr, ytr, pix_va, yva)}}
     print(f"{data} pixels {rows['pixels']}", flush=True)
     for path in encoders:
         t = time.perf_counter()
         enc = load_encoder(path)
         ftr, fva = embed(enc, xtr), embed(enc, xva)
-        rows[path.stem] = {"probe": linear_probe(ftr, ytr, fva, yva), "knn": knn_accuracy(ftr, ytr, fva, yva),
+        acc, wd = tuned_linear_probe(ftr, ytr, fva, yva)
+        rows[path.stem] = {"probe": acc, "probe_weight_decay": wd, "knn": knn_accuracy(ftr, ytr, fva, yva),
                            "effective_rank": effective_rank(ftr), "dim": ftr.shape[1],
                            "spectrum": singular_spectrum(ftr).tolist(),
                            "train_seconds": enc.info.get("train_seconds"),

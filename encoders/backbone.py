@@ -46,11 +46,14 @@ def _conv(cin: int, cout: int, stride: int) -> nn.Sequential:
 
 
 class ConvBackbone(nn.Module):
-    """[N, C, R, R] -> [N, D]: stride-2 conv stages down to 4 x 4, one more conv, flatten, linear.
+    """[N, C, R, R] -> [N, D]: stride-2 conv stages down to 4 x 4, one more conv, then the head.
 
     Channels double each stage and reach 4 * width at 4 x 4 (width / 2 at 32 x 32 for R = 64), so
-    the cost stays small on a CPU. Flattening (rather than global pooling) keeps where things are,
-    which matters for aligned faces (the mouth is always low in the frame) and the moving-dot probe.
+    the cost stays small on a CPU. Neither head pools globally: both keep where things are, which
+    matters for aligned faces (the mouth is always low in the frame) and the moving-dot probe.
+    `linear` flattens the last map into a linear layer; `pooled` concatenates 2 x 2 average pools
+    of the last map [4w, 4, 4] and of the map one stage up [2w, 8, 8] (a multi-scale readout with
+    no weights of its own, read by the projector during training and by probes and distances).
     """
 
     def __init__(self, config: EncoderConfig):
@@ -66,10 +69,16 @@ class ConvBackbone(nn.Module):
         layers.append(_conv(cin, cin, 1))
         self.features = nn.Sequential(*layers)
         self.out_channels = cin
-        self.fc = nn.Linear(cin * 16, config.dim)
+        self.head = config.head
+        if self.head == "linear":
+            self.fc = nn.Linear(cin * 16, config.dim)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.fc(self.features(x).flatten(1))
+        if self.head == "linear":
+            return self.fc(self.features(x).flatten(1))
+        upper = self.features[:-2](x)  # [N, 2w, 8, 8]
+        last = self.features[-2:](upper)  # [N, 4w, 4, 4]
+        return torch.cat([F.adaptive_avg_pool2d(last, 2).flatten(1), F.adaptive_avg_pool2d(upper, 2).flatten(1)], 1)
 
 
 class Encoder(nn.Module):

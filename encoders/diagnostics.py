@@ -62,6 +62,25 @@ def linear_probe(train_x: torch.Tensor, train_y: torch.Tensor, test_x: torch.Ten
         return float(((xte @ w + b).argmax(1) == test_y).double().mean())
 
 
+PROBE_WEIGHT_DECAYS = (1e-5, 1e-4, 1e-3)
+
+
+def tuned_linear_probe(train_x: torch.Tensor, train_y: torch.Tensor, test_x: torch.Tensor, test_y: torch.Tensor,
+                       *, weight_decays: tuple[float, ...] = PROBE_WEIGHT_DECAYS, val_fraction: float = 0.1,
+                       seed: int = 0) -> tuple[float, float]:
+    """(test accuracy, chosen weight decay) of `linear_probe`, its L2 weight chosen on a seeded
+    `val_fraction` of the training rows (never the test set), then refitted on all of them."""
+    if not 0 < val_fraction < 1 or not weight_decays:
+        raise ValueError("val_fraction must be in (0, 1) and weight_decays non-empty")
+    order = torch.randperm(len(train_x), generator=torch.Generator().manual_seed(seed))
+    n_val = max(1, int(len(train_x) * val_fraction))
+    val, fit = order[:n_val], order[n_val:]
+    scores = {wd: linear_probe(train_x[fit], train_y[fit], train_x[val], train_y[val], weight_decay=wd, seed=seed)
+              for wd in weight_decays}
+    best = max(weight_decays, key=lambda wd: (scores[wd], wd))  # ties go to the stronger penalty
+    return linear_probe(train_x, train_y, test_x, test_y, weight_decay=best, seed=seed), best
+
+
 def knn_accuracy(train_x: torch.Tensor, train_y: torch.Tensor, test_x: torch.Tensor, test_y: torch.Tensor,
                  *, k: int = 20, batch_size: int = 1024) -> float:
     """Accuracy of a k-nearest-neighbour majority vote with cosine similarity of centred features."""

@@ -7,7 +7,8 @@ from safetensors.torch import save_file
 
 from encoders import IRMAE, Encoder, EncoderConfig, UnknownEncoderError, adapt_images, load_encoder, save_encoder
 from encoders.augment import Augment, preset
-from encoders.diagnostics import effective_rank, embed, knn_accuracy, linear_probe, singular_spectrum
+from encoders.config import pooled_dim
+from encoders.diagnostics import effective_rank, embed, knn_accuracy, linear_probe, singular_spectrum, tuned_linear_probe
 from encoders.train import TrainConfig, train_encoder
 from studio.data import TensorStream
 
@@ -47,6 +48,21 @@ def test_encoder_takes_any_size_and_channels(shape):
     assert f.shape == (shape[0], 16)
     f.sum().backward()
     assert x.grad is not None and x.grad.abs().sum() > 0  # gradient search can flow through it
+
+
+@pytest.mark.parametrize("resolution", [16, 32, 64])
+def test_pooled_head_dim_and_round_trip(tmp_path, resolution):
+    cfg = tiny(resolution=resolution, head="pooled", dim=pooled_dim(8))  # 4 * (32 + 16) = 192
+    enc = Encoder(cfg).eval()
+    assert not any(k.startswith("backbone.fc") for k in enc.state_dict())  # the head has no weights
+    x = torch.rand(3, 3, 40, 40) * 2 - 1
+    assert enc(x).shape == (3, 192)
+    assert torch.allclose(load_encoder(save_encoder(enc, tmp_path / "p"))(x), enc(x))
+    with pytest.raises(ValueError, match="pooled head of width 8 gives dim 192"):
+        tiny(head="pooled", dim=16)
+    with pytest.raises(ValueError, match="unknown head"):
+        tiny(head="gap")
+    assert EncoderConfig.from_dict({k: v for k, v in tiny().to_dict().items() if k != "head"}).head == "linear"
 
 
 def test_irmae_linear_layers_and_plain_autoencoder():
@@ -128,6 +144,18 @@ def test_probe_and_knn_on_separable_data():
     assert linear_probe(x[:100], y[:100], x[100:], y[100:]) == 1.0
     assert knn_accuracy(x[:100], y[:100], x[100:], y[100:], k=5) == 1.0
     assert embed(Encoder(tiny()), torch.zeros(3, 1, 16, 16, dtype=torch.uint8)).shape == (3, 16)
+
+
+def test_tuned_probe_prefers_the_penalty_that_generalises():
+    g = torch.Generator().manual_seed(0)
+    y = torch.arange(400) % 2
+    x = torch.randn(400, 60, generator=g)
+    x[:, 0] += 1.5 * (2 * y.float() - 1)  # one weak informative direction among 59 noise ones
+    acc, wd = tuned_linear_probe(x[:100], y[:100], x[100:], y[100:], weight_decays=(1e-6, 1.0), val_fraction=0.3)
+    # few rows, many noise dimensions: the strong penalty wins on held-out training rows, and on the test rows
+    assert wd == 1.0 and acc > linear_probe(x[:100], y[:100], x[100:], y[100:], weight_decay=1e-6)
+    with pytest.raises(ValueError, match="val_fraction"):
+        tuned_linear_probe(x, y, x, y, val_fraction=1.0)
 
 
 class Interrupt(Exception):

@@ -98,3 +98,11 @@ def test_embed_errors(trained, tmp_path, capsys):
                  "--out", str(tmp_path / "f.npy")]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: unknown encoder 'faces64-nope'") and err.count("\n") == 1
+
+
+def test_train_encoder_pooled_head_sets_its_dim(tmp_path):
+    data = make_folder(tmp_path / "data", n=24)
+    args = ["--steps", "2", "--batch-size", "4", "--width", "8", "--resolution", "16", "--head", "pooled"]
+    assert main(["train", "encoder", "--method", "dclw", "--data", str(data), "--out", str(tmp_path / "r"), *args]) == 0
+    config = json.loads((tmp_path / "r" / "encoder.json").read_text())["config"]
+    assert config["head"] == "pooled" and config["dim"] == 192  # 4 * (4 * 8 + 2 * 8)

@@ -13,6 +13,7 @@ from pathlib import Path
 import torch
 
 from encoders import EncoderConfig, METHODS, save_encoder
+from encoders.config import HEADS, pooled_dim
 from encoders.train import CHECKPOINT, TrainConfig, train_encoder
 
 # The shipped recipe per data set: backbone resolution/channels and optimisation defaults.
@@ -45,7 +46,10 @@ def register_train(train_sub: argparse._SubParsersAction) -> None:
     p.add_argument("--resolution", type=int, help="backbone input size (16, 32, 64 or 128)")
     p.add_argument("--channels", type=int, choices=(1, 3), help="backbone channels (FOLDER default 1)")
     p.add_argument("--width", type=int, default=32, help="backbone base width")
-    p.add_argument("--dim", type=int, default=128, help="representation size D")
+    p.add_argument("--head", default="linear", choices=HEADS,
+                   help="representation: linear (flatten + linear to --dim) or pooled (2x2 pools of the last two "
+                        "stages, D = 24 * width)")
+    p.add_argument("--dim", type=int, help="representation size D (linear head; default 128)")
     p.add_argument("--irmae-layers", type=int, default=4, help="IRMAE extra linear layers (0 = plain autoencoder)")
     p.add_argument("--temperature", type=float, default=0.2, help="SimCLR / DCL / DirectCLR temperature")
     p.add_argument("--restart", action="store_true", help="ignore an existing checkpoint in --out")
@@ -82,10 +86,11 @@ def run(args: argparse.Namespace) -> int:
     recipe = RECIPES.get(args.data, FOLDER_RECIPE)
     if args.data not in RECIPES and not Path(args.data).is_dir():
         raise ValueError(f"--data must be faces, fashion, textures or an image folder; {args.data!r} is none")
+    dim = args.dim or (pooled_dim(args.width) if args.head == "pooled" else 128)
     config = EncoderConfig(method=args.method, resolution=args.resolution or recipe["resolution"],
-                           channels=args.channels or recipe["channels"], width=args.width, dim=args.dim,
-                           irmae_layers=args.irmae_layers, directclr_dims=min(32, args.dim),
-                           temperature=args.temperature)
+                           channels=args.channels or recipe["channels"], width=args.width, dim=dim,
+                           irmae_layers=args.irmae_layers, directclr_dims=min(32, dim),
+                           temperature=args.temperature, head=args.head)
     train = TrainConfig(steps=args.steps or recipe["steps"], batch_size=args.batch_size, lr=args.lr,
                         seed=args.seed, augment=args.data if args.data in RECIPES else "generic")
     out = Path(args.out)
