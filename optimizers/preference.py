@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,6 +32,7 @@ import torch
 
 from .nevergrad_search import check_nevergrad_name
 from .preference_drivers import DRIVERS, Driver, make_driver
+from .metric import shipped_metric
 
 FORMAT = "studio-preference/1"
 METHODS = {"pick": "DiscreteOnePlusOne", "rank": "CMA"}
@@ -63,8 +65,9 @@ class PreferenceSearch:
         if method not in METHODS:
             raise ValueError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
         self.latent_dim, self.k, self.method, self.seed = latent_dim, k, method, int(seed)
-        self.optimizer = optimizer if optimizer in DRIVERS else check_nevergrad_name(optimizer) if optimizer \
-            else METHODS[method]
+        self.optimizer = optimizer if _driver_name(optimizer) in DRIVERS else check_nevergrad_name(optimizer) \
+            if optimizer else METHODS[method]
+        self._metric = _named_metric(self.optimizer, latent_dim)
         self.initial_strength = _check_strength(strength)
         self.start = None if start is None else _vector(start, latent_dim, "start")
         self.basis = None if basis is None else _basis(basis, latent_dim)
@@ -87,8 +90,24 @@ class PreferenceSearch:
         self._anchor_z = self.start
         gen = torch.Generator().manual_seed(self.seed)
         self._explore_u = torch.randn(self.k, self.search_dim, generator=gen).double()  # round 0 without a start
-        if self.start is not None:
+        if self._plans_first_round:  # a model-based driver proposes round 0 itself
+            u0 = None if self.start is None else self._coords(self.start)
+            self._anchor_u = np.zeros(self.search_dim) if u0 is None else u0
+            self._driver = make_driver(_driver_name(self.optimizer), u0, self.k, self.seed, dim=self.search_dim,
+                                       metric=self._search_metric(), strength=self.strength)
+        elif self.start is not None:
             self._start_driver(self.start, self._coords(self.start))
+
+    @property
+    def _plans_first_round(self) -> bool:
+        return bool(getattr(DRIVERS.get(_driver_name(self.optimizer)), "plans_first_round", False))
+
+    def _search_metric(self) -> np.ndarray | None:
+        """"bayes:<model id>": the model's shipped latent metric M [d, d], in u: B M B^T."""
+        if self._metric is None:
+            return None
+        m = self._metric.double()
+        return (m if self.basis is None else self.basis.double() @ m @ self.basis.double().T).numpy()
 
     def _coords(self, z: torch.Tensor) -> np.ndarray:
         """Coordinates u of a latent z (least squares in the basis)."""
@@ -120,12 +139,13 @@ class PreferenceSearch:
 
     # -- rounds --------------------------------------------------------------------------------
     def _to_latents(self, u: np.ndarray) -> torch.Tensor:
-        if self._driver is None:  # round 0: random latents from the prior (in the basis)
+        if self._driver is None or self._anchor_z is None:  # random latents from the prior (in the basis)
             u_t = torch.as_tensor(u, dtype=torch.float64)
             return (self.center + (u_t if self.basis is None else u_t @ self.basis.double())).float()
         delta = torch.from_numpy(np.asarray(u) - self._anchor_u)  # [k, m]
         step = delta if self.basis is None else delta @ self.basis.double()
-        return (self._anchor_z.double()[None] + self.strength * step).float()
+        scale = 1.0 if self._plans_first_round else self.strength  # a model-based driver spreads by itself
+        return (self._anchor_z.double()[None] + scale * step).float()
 
     def _ask_u(self) -> np.ndarray:
         return self._explore_u.numpy() if self._driver is None else self._driver.ask()
@@ -139,7 +159,9 @@ class PreferenceSearch:
         strength = _check_strength(strength)
         if strength == self.strength:
             return
-        if self._driver is not None:
+        if self._plans_first_round:
+            self._driver.set_strength(strength)
+        elif self._driver is not None:
             self._anchor_z = self._to_latents(self._driver.incumbent[None])[0]
             self._anchor_u = self._driver.incumbent.copy()
         self.strength = strength
@@ -251,6 +273,27 @@ def _vector(x: Any, d: int, what: str) -> torch.Tensor:
     if t.numel() != d or not torch.isfinite(t).all():
         raise ValueError(f"{what} must be {d} finite numbers, got shape {list(torch.as_tensor(x).shape)}")
     return t.clone()
+
+
+def _driver_name(optimizer: str | None) -> str | None:
+    """"bayes:fashion32" -> "bayes" (our drivers may name a model whose shipped features they use)."""
+    return optimizer.split(":", 1)[0] if isinstance(optimizer, str) else optimizer
+
+
+def _named_metric(optimizer: str, latent_dim: int) -> torch.Tensor | None:
+    """The shipped latent metric of "bayes:<model id>"; None for other names."""
+    if ":" not in optimizer:
+        return None
+    name, model_id = optimizer.split(":", 1)
+    if name != "bayes" or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", model_id):
+        raise ValueError(f"optimizer {optimizer!r}: only 'bayes:<model id>' names a model")
+    metric = shipped_metric(model_id)
+    if metric is None:
+        raise ValueError(f"optimizer {optimizer!r}: no latent metric shipped for model {model_id!r} "
+                         f"(assets/preference/{model_id}-metric.safetensors); use plain 'bayes'")
+    if metric.shape != (latent_dim, latent_dim):
+        raise ValueError(f"optimizer {optimizer!r} is for latents of size {metric.shape[0]}, not {latent_dim}")
+    return metric
 
 
 def _basis(x: Any, d: int) -> torch.Tensor:

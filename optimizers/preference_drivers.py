@@ -18,6 +18,8 @@ from typing import Protocol
 
 import numpy as np
 
+from .preference_model import BayesDriver
+
 
 class Driver(Protocol):
     incumbent: np.ndarray  # u of the latest choice
@@ -99,14 +101,17 @@ class NevergradDriver:
 
 
 
-DRIVERS = {"elitist": ElitistDriver}
+DRIVERS = {"elitist": ElitistDriver, "bayes": BayesDriver}
 
 
-def make_driver(name: str, u0: np.ndarray, k: int, seed: int) -> Driver:
-    """Our driver by name, or a nevergrad optimizer name."""
+def make_driver(name: str, u0: np.ndarray | None, k: int, seed: int, **options) -> Driver:
+    """Our driver by name, or a nevergrad optimizer name; `options` go to drivers that plan their
+    first round ("bayes": dim, metric, strength)."""
+    if getattr(DRIVERS.get(name), "plans_first_round", False):
+        return DRIVERS[name](u0, k, seed, **options)
     if name in DRIVERS:
         return DRIVERS[name](u0, k, seed)
     return NevergradDriver(name, u0, k, seed)
 
 
-__all__ = ["Driver", "ElitistDriver", "NevergradDriver", "DRIVERS", "make_driver"]
+__all__ = ["Driver", "ElitistDriver", "NevergradDriver", "BayesDriver", "DRIVERS", "make_driver"]

@@ -1,0 +1,86 @@
+"""How far apart two latents look: the generator's pull-back of pixel distance, a [d, d] metric.
+
+For latents close to each other, ||G(z + dz) - G(z)||^2 ~ dz^T J(z)^T J(z) dz with J the
+generator's Jacobian [pixels, d]. Averaged over z ~ N(0, I) and divided by the pixel count,
+
+    M = E_z[J(z)^T J(z)] / P
+
+says which latent directions change the image (in mean squared pixels per unit step) and which
+barely do. The "bayes" preference driver (`optimizers.preference_model`) measures distances to
+the person's unknown target with it. Shipped per model as
+assets/preference/<model id>-metric.safetensors (d x d floats, 16 KB at d = 64).
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import load_file, save_file
+
+FORMAT = "studio-latent-metric/1"
+SHIPPED = Path(__file__).resolve().parent.parent / "assets" / "preference"
+
+
+@torch.no_grad()
+def pullback_metric(generator: Any, *, n: int = 128, seed: int = 0, step: float = 1e-2, batch: int = 64) -> torch.Tensor:
+    """E_z[J^T J] / P [d, d] over n latents z ~ N(0, I), J by forward differences of size `step`."""
+    d = generator.latent_dim
+    z = torch.randn(n, d, generator=torch.Generator().manual_seed(seed))
+    metric = torch.zeros(d, d, dtype=torch.float64)
+    pixels = 1
+    for zb in z.split(batch):
+        base = generator.generate(zb).flatten(1).double()  # [b, P]
+        pixels = base.shape[1]
+        cols = []
+        for j in range(d):
+            shifted = zb.clone()
+            shifted[:, j] += step
+            cols.append((generator.generate(shifted).flatten(1).double() - base) / step)
+        jac = torch.stack(cols, dim=-1)  # [b, P, d]
+        metric += torch.einsum("bpi,bpj->ij", jac, jac)
+    metric /= n * pixels
+    return (0.5 * (metric + metric.T)).float()
+
+
+def save_metric(metric: torch.Tensor, path: str | Path, *, info: dict[str, Any] | None = None) -> Path:
+    """PATH.safetensors holding the metric; `info` goes into its metadata."""
+    path = Path(path).with_suffix(".safetensors")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save_file({"metric": metric.float().contiguous()}, str(path),
+              metadata={"format": FORMAT, "info": json.dumps(info or {})})
+    return path
+
+
+def load_metric(path: str | Path) -> torch.Tensor:
+    """Strict load of `save_metric` output: a finite symmetric [d, d] matrix."""
+    try:
+        with safe_open(str(path), "pt") as f:
+            meta = f.metadata() or {}
+        t = load_file(str(path))
+    except (SafetensorError, OSError, ValueError) as e:
+        raise ValueError(f"{path}: not a readable safetensors file ({e})") from None
+    if meta.get("format") != FORMAT or set(t) != {"metric"}:
+        raise ValueError(f"{path}: not a studio latent metric file")
+    m = t["metric"].float()
+    if m.dim() != 2 or m.shape[0] != m.shape[1] or not torch.isfinite(m).all() or not torch.allclose(m, m.T):
+        raise ValueError(f"{path}: the metric must be a finite symmetric square matrix")
+    return m
+
+
+_LOADED: dict[str, torch.Tensor] = {}
+
+
+def shipped_metric(model_id: str) -> torch.Tensor | None:
+    """assets/preference/<model id>-metric.safetensors (loaded once per process), if shipped."""
+    if model_id not in _LOADED:
+        path = SHIPPED / f"{model_id}-metric.safetensors"
+        if not path.is_file():
+            return None
+        _LOADED[model_id] = load_metric(path)
+    return _LOADED[model_id].clone()
+
+
+__all__ = ["pullback_metric", "save_metric", "load_metric", "shipped_metric"]
