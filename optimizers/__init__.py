@@ -32,7 +32,9 @@ Composing by preference (no target image, only a person's choices):
     pref.best() -> [d]; pref.rounds; pref.undo(r); pref.branch(r); pref.set_strength(s)
     text = pref.to_json(); PreferenceSearch.from_json(text)   # our JSON, replayed, never unpickled
 
-    PreferenceSearch(..., optimizer="elitist" | NEVERGRAD_NAME, basis=Subspace.basis, center=...)
+    PreferenceSearch(..., optimizer="elitist" | "bayes" | "bayes:<model id>" | NEVERGRAD_NAME,
+                     basis=Subspace.basis, center=...)
+    # "bayes:<model id>": every round's choice in one posterior, with assets/preference/<id>-metric
 
 More in submodules:
 - `optimizers.inspire.inspire(generator, target, method=..., start=...)`: one call, a SearchResult.

@@ -2,9 +2,12 @@
 
 Only comparisons are known. A driver (`optimizers.preference_drivers`) proposes the candidates
 and learns from the order given: "elitist" (ours: the current choice plus Gaussian steps whose
-size grows when a new candidate is picked and shrinks when the current one is kept), or any
-nevergrad optimizer told rank-based losses (shared/design/NEVERGRAD_NOTES.md: DiscreteOnePlusOne
-for picks, `ParametrizedCMA(popsize=k)` for rankings).
+size grows when a new candidate is picked and shrinks when the current one is kept), "bayes" /
+"bayes:<model id>" (ours, `optimizers.preference_model`: a choice model fit on every round so far,
+with the model's shipped latent metric; it plans round 0 itself and takes `strength` as the spread
+of its proposals, so the latent map below keeps scale 1), or any nevergrad optimizer told
+rank-based losses (shared/design/NEVERGRAD_NOTES.md: DiscreteOnePlusOne for picks,
+`ParametrizedCMA(popsize=k)` for rankings).
 
 The optimizer works on coordinates u in R^m; a latent is
 

@@ -40,6 +40,7 @@ TOLERANCE = 1e-7
 DEFAULT_TEMPERATURE = 0.3
 EM_ROUNDS = 3
 DEFAULT_ERROR_RATE = 0.1
+DEFAULT_RANK_DEPTH = 3  # places of a ranking used: the top few of k are chosen with care, the tail less so
 
 
 class Features(Protocol):
@@ -81,7 +82,7 @@ class BayesDriver:
 
     def __init__(self, u0: np.ndarray | None, k: int, seed: int, *, dim: int | None = None,
                  metric: np.ndarray | None = None, strength: float = 1.0, temperature: float | None = None,
-                 error_rate: float | None = None, window: int = 100):
+                 error_rate: float | None = None, window: int = 100, rank_depth: int | None = None):
         if u0 is None and dim is None:
             raise ValueError("BayesDriver needs a start u0 or a dimension")
         self.space = len(u0) if u0 is not None else int(dim)  # m_u, the search coordinates
@@ -91,6 +92,7 @@ class BayesDriver:
         self.k, self.dim, self.window = k, m, int(window)
         self.temperature = DEFAULT_TEMPERATURE if temperature is None else float(temperature)
         self.error_rate = DEFAULT_ERROR_RATE if error_rate is None else float(error_rate)
+        self.rank_depth = DEFAULT_RANK_DEPTH if rank_depth is None else int(rank_depth)
         self.prior_precision = 1.0 / np.asarray(self.features.prior_variance, dtype=np.float64)
         self.start = None if u0 is None else np.asarray(u0, dtype=np.float64).copy()
         self.prior_mean = np.zeros(m) if u0 is None else self.features(self.start[None])[0]
@@ -143,7 +145,7 @@ class BayesDriver:
             gs.append(2 * f / tau)
             cs.append(-sq / tau)
             placed: list[int] = []
-            for chosen in order[:n - 1]:
+            for chosen in order[:min(n - 1, self.rank_depth)]:
                 rest = [i for i in range(n) if i != chosen]
                 idx.append([base + chosen] + [base + i for i in rest])
                 mask.append([True] + [i not in placed for i in rest])

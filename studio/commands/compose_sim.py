@@ -31,6 +31,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="bt user: choice temperature, a fraction of the typical judge distance between the target "
                         "and a random generation")
     p.add_argument("--strength", type=float, default=1.0)
+    p.add_argument("--optimizer", help="preference driver: elitist, bayes, bayes:<model id> (bayes:MODEL = the "
+                                       "model's shipped metric) or a nevergrad name (default: the search's default)")
     p.add_argument("--judge", help="judge distance terms, e.g. pixel=1,faces64-vicreg=1 (default raw pixel MSE)")
     p.add_argument("--inversion-budget", type=int, default=200, help="gradient steps of the full inversion")
     p.add_argument("--seed", type=int, default=0)
@@ -73,8 +75,8 @@ def run(args: argparse.Namespace) -> int:
     if not methods or set(methods) - {"pick", "rank"}:
         raise ValueError(f"bad --methods {args.methods!r}: use pick and/or rank")
     users = [SimulatedUser(u, error=args.error, temperature=args.temperature) for u in args.users.split(",") if u]
-    settings = [ComposeSetting(f"{m}, {u.kind} user", m, u, (("strength", args.strength),))
-                for m in methods for u in users]
+    options = (("strength", args.strength),) + ((("optimizer", args.optimizer),) if args.optimizer else ())
+    settings = [ComposeSetting(f"{m}, {u.kind} user", m, u, options) for m in methods for u in users]
     targets = load_targets(args, model, model_id)
     judge = make_distance(args.judge, "cpu")
     table = compose_table(model, targets, judge or _pixel(), settings, ks=ks, checkpoints=checkpoints, seed=args.seed,
