@@ -13,6 +13,7 @@ assets/preference/<model id>-metric.safetensors (d x d floats, 16 KB at d = 64).
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -75,6 +76,8 @@ _LOADED: dict[str, torch.Tensor] = {}
 
 def shipped_metric(model_id: str) -> torch.Tensor | None:
     """assets/preference/<model id>-metric.safetensors (loaded once per process), if shipped."""
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", model_id):  # an id, not a path
+        return None
     if model_id not in _LOADED:
         path = SHIPPED / f"{model_id}-metric.safetensors"
         if not path.is_file():

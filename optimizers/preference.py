@@ -78,6 +78,11 @@ class PreferenceSearch:
         self._pinv = None if self.basis is None else torch.linalg.pinv(self.basis.double())  # [d, m]
         self._reset()
 
+    @staticmethod
+    def bayes_optimizer(model_id: str) -> str | None:
+        """"bayes:<model id>" when that model ships its latent metric, else None."""
+        return f"bayes:{model_id}" if shipped_metric(model_id) is not None else None
+
     # -- state ---------------------------------------------------------------------------------
     @property
     def search_dim(self) -> int:

@@ -139,3 +139,6 @@ def test_shipped_metric_drives_a_search():
         PreferenceSearch(32, optimizer="bayes:fashion32")
     with pytest.raises(ValueError, match="names a model"):
         PreferenceSearch(64, optimizer="bayes:../../etc")
+    assert PreferenceSearch.bayes_optimizer("faces64") == "bayes:faces64"
+    assert PreferenceSearch.bayes_optimizer("nosuchmodel") is None
+    assert PreferenceSearch.bayes_optimizer("../assets/preference/faces64") is None
