@@ -121,7 +121,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--targets", type=int, default=2)
     p.add_argument("--ref-steps", type=int, default=6000)
     p.add_argument("--budget", type=int, default=400, help="our gradient steps (plateau stop may end sooner)")
-    p.add_argument("--batch", type=int, default=16)
+    p.add_argument("--batch", type=int, default=8, help="our restarts (8: the app's default)")
     p.add_argument("--lr", type=float, default=0.1)
     p.add_argument("--prune", default="0.1,0.25", help="fractions of the budget where restarts are halved")
     p.add_argument("--start", default="auto", help="auto (shipped inversion encoder) or none")
