@@ -25,7 +25,7 @@ from studio.imageio import to_pil
 from studio.session import Session, SessionError
 
 K_CHOICES = (4, 9, 16)
-OPTIMIZERS = ("auto", "elitist", "DiscreteOnePlusOne", "CMA", "OnePlusOne")
+OPTIMIZERS = ("auto", "elitist", "bayes", "DiscreteOnePlusOne", "CMA", "OnePlusOne")
 METHODS = {"pick": "Pick the best", "rank": "Rank them"}
 LINEAGE_SHOWN = 24  # rounds shown in the lineage strip (the most recent ones)
 LINEAGE_CELL, LINEAGE_GAP = 64, 4  # px per round in the strip (smaller models upscaled), px between
@@ -36,8 +36,9 @@ def start(ctx: Ctx, st: UserState, *, k: int, method: str, strength: float, sour
           optimizer: str = "auto", directions: bool = True) -> None:
     """A new composite: from random latents, the Browse selection, or the last inspiration result.
 
-    `optimizer` "auto" is our elitist driver for picks and the preference search's default (CMA)
-    for rankings; `directions` searches along the model's shipped image directions when it has them.
+    `optimizer` "auto" is our elitist driver for picks and our bayes driver with the model's shipped
+    latent metric for rankings (CMA without one; README: compose-sim); `directions` searches along the
+    model's shipped image directions when it has them.
     """
     k = int(k)
     if k not in K_CHOICES:
@@ -53,7 +54,8 @@ def start(ctx: Ctx, st: UserState, *, k: int, method: str, strength: float, sour
     z0 = s.node(start_node).latent() if start_node is not None else None
     if optimizer not in OPTIMIZERS:
         raise ValueError(f"unknown optimizer {optimizer!r}; choose one of {', '.join(OPTIMIZERS)}")
-    name = {"auto": "elitist" if method == "pick" else None}.get(optimizer, optimizer)
+    bayes = PreferenceSearch.bayes_optimizer(s.model)  # "bayes:<model>" when its metric is shipped
+    name = {"auto": "elitist" if method == "pick" else bayes, "bayes": bayes or "bayes"}.get(optimizer, optimizer)
     sub = ctx.cached(("directions", s.model), lambda: shipped_subspace(s.model)) if directions else None
     st.compose = PreferenceSearch(ctx.latent_dim(s.model), k=k, method=method, strength=float(strength),
                                   seed=int(seed), start=z0, optimizer=name,
