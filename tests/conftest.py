@@ -17,6 +17,16 @@ from generators import PGAN, PGANConfig  # noqa: E402
 torch.set_num_threads(2)
 
 
+@pytest.fixture(scope="module")
+def one_thread():
+    """One torch thread for a test module (`pytestmark = pytest.mark.usefixtures("one_thread")`):
+    on a shared, oversubscribed 2-core machine two OpenMP threads on tiny ops can run many times slower."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 def randomize(model: PGAN, seed: int = 0) -> PGAN:
     """Perturb every weight and bias so that each tensor matters (fresh biases are all zero)."""
     g = torch.Generator().manual_seed(seed)

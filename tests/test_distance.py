@@ -5,13 +5,7 @@ import torch
 from encoders import Distance, Encoder, EncoderConfig, UnknownEncoderError, calibrate
 from encoders.distance import pair_median, pixel_term
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """One thread: on a shared, oversubscribed 2-core machine two OpenMP threads can run 100x slower."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # see conftest.py
 
 
 CFG = EncoderConfig(method="vicreg", resolution=16, width=8, dim=16, projector_dim=32, directclr_dims=8)

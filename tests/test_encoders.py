@@ -12,13 +12,7 @@ from encoders.diagnostics import effective_rank, embed, knn_accuracy, linear_pro
 from encoders.train import TrainConfig, train_encoder
 from studio.data import TensorStream
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """One thread: on a shared, oversubscribed 2-core machine two OpenMP threads can run 100x slower."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # see conftest.py
 
 
 TINY = dict(resolution=16, width=8, dim=16, projector_dim=32, directclr_dims=8)

@@ -9,13 +9,7 @@ from PIL import Image
 from studio.cli import main
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """One thread: on a shared, oversubscribed 2-core machine two OpenMP threads can run 100x slower."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # see conftest.py
 
 
 def make_folder(root, n=12, size=20, mode="L"):

@@ -37,13 +37,7 @@ from encoders.losses import BarlowTwinsLoss, DCLLoss, DirectCLRLoss, InfoNCELoss
 P, D = 5, 2
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny problems: one thread avoids oversubscribing a shared 2-core machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # see conftest.py
 
 
 def paired_views(n: int, signal: list[float], noise: list[float], seed: int = 0):

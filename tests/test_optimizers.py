@@ -9,13 +9,7 @@ from generators import PGAN, PGANConfig
 from optimizers import (SEARCHES, GradientSearch, NevergradSearch, Objective, ProgressEvent, SearchResult,
                         Weights, make_search, pixel_distance)
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Two threads on a loaded 2-core machine are many times slower than one."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # see conftest.py
 
 
 @pytest.fixture(scope="module")

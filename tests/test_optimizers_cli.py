@@ -13,13 +13,7 @@ from studio.catalog import CATALOG_ENV
 from studio.cli import main
 from studio.imageio import read_png_meta, save_png, to_pil
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Two threads on a loaded 2-core machine are many times slower than one."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # see conftest.py
 
 
 @pytest.fixture

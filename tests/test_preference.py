@@ -6,13 +6,7 @@ import torch
 
 from optimizers import PreferenceSearch
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Two threads on a loaded 2-core machine are many times slower than one."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # see conftest.py
 
 
 def nearest(candidates: torch.Tensor, target: torch.Tensor) -> int:

@@ -10,12 +10,7 @@ from optimizers.metric import load_metric, pullback_metric, save_metric, shipped
 from optimizers.preference_model import BayesDriver
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # see conftest.py
 
 
 def noisy_order(candidates: torch.Tensor, target: torch.Tensor, rng: np.random.RandomState, error: float) -> list[int]:

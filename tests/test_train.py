@@ -20,13 +20,7 @@ from studio.data import TensorStream
 
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny ops on a shared 2-core machine: more threads only wait on each other."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # see conftest.py
 
 
 MODEL = PGANConfig(latent_dim=8, depths=(16, 16, 8), channels=1)  # 16x16
