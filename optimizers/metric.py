@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors import SafetensorError, safe_open
-from safetensors.torch import load_file, save_file
+
+from weightfile import WeightFileError, load_weights, save_weights
 
 FORMAT = "studio-latent-metric/1"
 SHIPPED = Path(__file__).resolve().parent.parent / "assets" / "preference"
@@ -47,36 +47,29 @@ def pullback_metric(generator: Any, *, n: int = 128, seed: int = 0, step: float 
 
 
 def save_metric(metric: torch.Tensor, path: str | Path, *, info: dict[str, Any] | None = None) -> Path:
-    """PATH.safetensors holding the metric; `info` goes into its metadata."""
-    path = Path(path).with_suffix(".safetensors")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    save_file({"metric": metric.float().contiguous()}, str(path),
-              metadata={"format": FORMAT, "info": json.dumps(info or {})})
-    return path
+    """PATH.safetensors holding the metric; `info` goes into its metadata (no sidecar)."""
+    return save_weights(path, {"metric": metric.float()}, format=FORMAT, metadata={"info": json.dumps(info or {})},
+                        sidecar=False)
 
 
 def load_metric(path: str | Path) -> torch.Tensor:
     """Strict load of `save_metric` output: a finite symmetric [d, d] matrix."""
-    try:
-        with safe_open(str(path), "pt") as f:
-            meta = f.metadata() or {}
-        t = load_file(str(path))
-    except (SafetensorError, OSError, ValueError) as e:
-        raise ValueError(f"{path}: not a readable safetensors file ({e})") from None
-    if meta.get("format") != FORMAT or set(t) != {"metric"}:
-        raise ValueError(f"{path}: not a studio latent metric file")
+    t = load_weights(path, format=FORMAT, kind="latent metric", require_config=False).tensors
+    if set(t) != {"metric"}:
+        raise WeightFileError(f"{path}: a latent metric file holds one tensor, metric; has {sorted(t)}")
     m = t["metric"].float()
     if m.dim() != 2 or m.shape[0] != m.shape[1] or not torch.isfinite(m).all() or not torch.allclose(m, m.T):
-        raise ValueError(f"{path}: the metric must be a finite symmetric square matrix")
+        raise WeightFileError(f"{path}: the metric must be a finite symmetric square matrix")
     return m
 
 
 _LOADED: dict[str, torch.Tensor] = {}
+MODEL_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")  # a shipped model id, never a path
 
 
 def shipped_metric(model_id: str) -> torch.Tensor | None:
     """assets/preference/<model id>-metric.safetensors (loaded once per process), if shipped."""
-    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", model_id):  # an id, not a path
+    if not MODEL_ID.fullmatch(model_id):
         return None
     if model_id not in _LOADED:
         path = SHIPPED / f"{model_id}-metric.safetensors"

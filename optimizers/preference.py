@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import json
 import math
-import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,7 +34,7 @@ import torch
 
 from .nevergrad_search import check_nevergrad_name
 from .preference_drivers import DRIVERS, Driver, make_driver
-from .metric import shipped_metric
+from .metric import MODEL_ID, shipped_metric
 
 FORMAT = "studio-preference/1"
 METHODS = {"pick": "DiscreteOnePlusOne", "rank": "CMA"}
@@ -293,7 +292,7 @@ def _named_metric(optimizer: str, latent_dim: int) -> torch.Tensor | None:
     if ":" not in optimizer:
         return None
     name, model_id = optimizer.split(":", 1)
-    if name != "bayes" or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", model_id):
+    if name != "bayes" or not MODEL_ID.fullmatch(model_id):
         raise ValueError(f"optimizer {optimizer!r}: only 'bayes:<model id>' names a model")
     metric = shipped_metric(model_id)
     if metric is None:

@@ -304,7 +304,8 @@ def refresh_outputs(c: SimpleNamespace) -> list:
 
 def refresh_values(ctx: Ctx, st: UserState) -> list:
     if st.compose is None:
-        return [[], gr.update(value=None, label=lineage_label(0, 0)), None, "Start a composite: from random, your Browse pick or an inspiration."]
+        return [[], gr.update(value=None, label=lineage_label(0, 0)), None,
+                "Start a composite: from random, your Browse pick or an inspiration."]
     return list(round_view(ctx, st))
 
 
