@@ -11,7 +11,7 @@ none of the project.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -110,6 +110,14 @@ def load_state(module: torch.nn.Module, state: Mapping[str, Any], *, path: str |
     module.load_state_dict({k: v.to(expected[k].dtype) for k, v in state.items()})
 
 
+def check_config_keys(cls: type, d: Mapping[str, Any], what: str) -> None:
+    """Configs load strictly: a key that dataclass `cls` has no field for (a file from another
+    version, a typo) is a ValueError naming it, never silently dropped."""
+    unknown = sorted(set(d) - {f.name for f in fields(cls)})
+    if unknown:
+        raise ValueError(f"{what} has unknown keys {unknown}")
+
+
 def _json_object(text: str, what: str) -> dict[str, Any]:
     try:
         value = json.loads(text)
@@ -120,4 +128,4 @@ def _json_object(text: str, what: str) -> dict[str, Any]:
     return value
 
 
-__all__ = ["WeightFile", "WeightFileError", "save_weights", "load_weights", "load_state"]
+__all__ = ["WeightFile", "WeightFileError", "save_weights", "load_weights", "load_state", "check_config_keys"]

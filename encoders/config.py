@@ -2,17 +2,24 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from typing import Any
 
+from weightfile import check_config_keys
+
 METHODS = ("irmae", "vicreg", "barlow", "simclr", "dcl", "dclw", "directclr")
-HEADS = ("linear", "pooled")
+HEADS = ("linear", "pooled", "multiscale")
+# weight-free heads: (output size of the average pool, map) per readout; map 0 is the last 4 x 4 map
+# (4 * width channels), map 1 the 8 x 8 map one stage up (2 * width channels)
+POOLS = {"pooled": ((2, 0), (2, 1)), "multiscale": ((1, 0), (2, 0), (2, 1), (4, 1))}
 
 
-def pooled_dim(width: int) -> int:
-    """D of the `pooled` head: 2 x 2 average pools of the last map (4 * width channels) and of the
-    map one stage up (2 * width channels), concatenated."""
-    return 4 * (max(8, 4 * width) + max(8, 2 * width))
+def pooled_dim(width: int, head: str = "pooled") -> int:
+    """D of a weight-free head: the pools of `POOLS[head]` concatenated (`pooled`: 2 x 2 pools of
+    both maps, 24 * width; `multiscale`: also the last map's global mean and 4 x 4 pools of the map
+    one stage up, 60 * width)."""
+    channels = (max(8, 4 * width), max(8, 2 * width))
+    return sum(size * size * channels[m] for size, m in POOLS[head])
 
 
 @dataclass(frozen=True)
@@ -26,8 +33,9 @@ class EncoderConfig:
     and applies InfoNCE to the first `directclr_dims` entries of the representation.
 
     `head` is how the backbone's maps become the representation: `linear` flattens the last 4 x 4
-    map into a linear layer to `dim`; `pooled` (no weights) concatenates 2 x 2 average pools of
-    the last two stages' maps, so `dim` must be `pooled_dim(width)` (768 for width 32).
+    map into a linear layer to `dim`; `pooled` and `multiscale` (no weights) concatenate average
+    pools of the last two stages' maps, so `dim` must be `pooled_dim(width, head)` (768 and 1920
+    for width 32).
     """
 
     method: str = "vicreg"
@@ -53,9 +61,9 @@ class EncoderConfig:
             raise ValueError(f"resolution must be 16, 32, 64 or 128, got {self.resolution}")
         if self.head not in HEADS:
             raise ValueError(f"unknown head {self.head!r}; known: {', '.join(HEADS)}")
-        if self.head == "pooled" and self.dim != pooled_dim(self.width):
-            raise ValueError(f"the pooled head of width {self.width} gives dim {pooled_dim(self.width)}, "
-                             f"got dim={self.dim}")
+        if self.head in POOLS and self.dim != pooled_dim(self.width, self.head):
+            raise ValueError(f"the {self.head} head of width {self.width} gives dim "
+                             f"{pooled_dim(self.width, self.head)}, got dim={self.dim}")
         if self.channels not in (1, 3):
             raise ValueError(f"channels must be 1 or 3, got {self.channels}")
         if self.irmae_layers < 0:
@@ -74,8 +82,5 @@ class EncoderConfig:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "EncoderConfig":
         """Strict: an unknown key is an error (a file from another version), never ignored."""
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise ValueError(f"encoder config has unknown keys {unknown}")
+        check_config_keys(cls, d, "encoder config")
         return cls(**d)

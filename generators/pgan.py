@@ -14,12 +14,14 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+
+from weightfile import check_config_keys
 
 OUTPUT_ACTIVATIONS = (None, "tanh")
 
@@ -65,11 +67,8 @@ class PGANConfig:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "PGANConfig":
-        """Strict: unknown keys are an error, not silently dropped."""
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise ValueError(f"unknown PGAN config keys: {unknown}")
+        """Strict: an unknown key is an error (a file from another version), never ignored."""
+        check_config_keys(cls, d, "PGAN config")
         return cls(**d)
 
     def to_json(self) -> str:

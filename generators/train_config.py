@@ -12,6 +12,8 @@ import json
 from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
+from weightfile import check_config_keys
+
 from .pgan import PGANConfig
 
 
@@ -95,10 +97,8 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "TrainConfig":
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise ValueError(f"unknown train config keys: {unknown}")
+        """Strict: an unknown key is an error (a file from another version), never ignored."""
+        check_config_keys(cls, d, "train config")
         return cls(**{**d, "model": PGANConfig.from_dict(d["model"])})
 
     def to_json(self) -> str:

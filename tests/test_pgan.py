@@ -16,7 +16,7 @@ def test_config_validation_and_strict_loading():
         PGANConfig(channels=2)
     with pytest.raises(ValueError, match="alpha"):
         PGANConfig(alpha=1.5)
-    with pytest.raises(ValueError, match="unknown PGAN config keys"):
+    with pytest.raises(ValueError, match="PGAN config has unknown keys"):
         PGANConfig.from_dict({"latent_dim": 4, "depth": [4]})
     c = PGANConfig(latent_dim=4, depths=[8, 4])
     assert c.depths == (8, 4) and c.resolution == 8

@@ -48,7 +48,7 @@ def test_schedule_and_validation() -> None:
         tiny_config(fade_images=(8, 8, 8))
     with pytest.raises(ValueError, match="one entry per scale"):
         tiny_config(stable_images=(8, 8))
-    with pytest.raises(ValueError, match="unknown train config keys"):
+    with pytest.raises(ValueError, match="train config has unknown keys"):
         TrainConfig.from_dict({**cfg.to_dict(), "typo": 1})
     planned = plan_for_minutes(cfg, 1.0, [100.0, 50.0, 10.0], time_shares=(0.2, 0.3, 0.5))
     assert planned.stable_images[0] == 1200 and planned.fade_images[2] == 144  # half of 300, whole batches
