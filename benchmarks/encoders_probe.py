@@ -4,7 +4,7 @@
 
 Held-out data: Fashion-MNIST's official test set (10 classes) and the faces validation split
 (smiling vs neutral), both as `studio.data` defines them. Probes train on (a seeded subset of) the
-training split, the linear probe's L2 weight chosen on a tenth of those training rows
+training split (all of it by default), the linear probe's L2 weight chosen on a tenth of those training rows
 (`tuned_linear_probe`; the test data never chooses it). Baseline rows: raw pixels. Textures have
 no labels: effective rank only.
 Writes OUT/probe.json, OUT/probe_table.md and OUT/spectrum_<data>.png.
@@ -50,7 +50,7 @@ def evaluate(encoders: list[Path], data: str, *, train_subset: int) -> dict:
         return rows
     xtr, ytr = labelled(data, "train")
     xva, yva = labelled(data, "val")
-    idx = subset(len(xtr), train_subset)
+    idx = subset(len(xtr), train_subset or len(xtr))
     xtr, ytr = xtr[idx], ytr[idx]
     pix_tr, pix_va = xtr.flatten(1).float() / 127.5 - 1, xva.flatten(1).float() / 127.5 - 1
     acc, wd = tuned_linear_probe(pix_tr, ytr, pix_va, yva)
@@ -93,7 +93,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--encoders", default="assets/encoders")
     ap.add_argument("--out", default="assets/encoders")
     ap.add_argument("--data", nargs="+", default=["fashion", "faces", "textures"])
-    ap.add_argument("--train-subset", type=int, default=20000, help="probe training images (seeded subset)")
+    ap.add_argument("--train-subset", type=int, default=0,
+                    help="probe training images (a seeded subset; 0 = the whole training split)")
     ap.add_argument("--threads", type=int, default=1)
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)

@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .config import EncoderConfig
+from .config import POOLS, EncoderConfig
 
 LUMA = (0.299, 0.587, 0.114)  # ITU-R 601, as PIL's convert("L")
 
@@ -53,7 +53,9 @@ class ConvBackbone(nn.Module):
     matters for aligned faces (the mouth is always low in the frame) and the moving-dot probe.
     `linear` flattens the last map into a linear layer; `pooled` concatenates 2 x 2 average pools
     of the last map [4w, 4, 4] and of the map one stage up [2w, 8, 8] (a multi-scale readout with
-    no weights of its own, read by the projector during training and by probes and distances).
+    no weights of its own, read by the projector during training and by probes and distances);
+    `multiscale` adds the last map's mean and 4 x 4 pools of the map one stage up (finer places:
+    the corners of a mouth, the sleeves of a shirt).
     """
 
     def __init__(self, config: EncoderConfig):
@@ -77,8 +79,8 @@ class ConvBackbone(nn.Module):
         if self.head == "linear":
             return self.fc(self.features(x).flatten(1))
         upper = self.features[:-2](x)  # [N, 2w, 8, 8]
-        last = self.features[-2:](upper)  # [N, 4w, 4, 4]
-        return torch.cat([F.adaptive_avg_pool2d(last, 2).flatten(1), F.adaptive_avg_pool2d(upper, 2).flatten(1)], 1)
+        maps = (self.features[-2:](upper), upper)  # the last [N, 4w, 4, 4], the one above
+        return torch.cat([F.adaptive_avg_pool2d(maps[m], size).flatten(1) for size, m in POOLS[self.head]], 1)
 
 
 class Encoder(nn.Module):

@@ -63,7 +63,7 @@ def linear_probe(train_x: torch.Tensor, train_y: torch.Tensor, test_x: torch.Ten
         return float(((xte @ w + b).argmax(1) == test_y).double().mean())
 
 
-PROBE_WEIGHT_DECAYS = (1e-5, 1e-4, 1e-3)
+PROBE_WEIGHT_DECAYS = (1e-5, 1e-4, 1e-3, 1e-2, 1e-1)  # a decade apart, both ends reachable
 
 
 def tuned_linear_probe(train_x: torch.Tensor, train_y: torch.Tensor, test_x: torch.Tensor, test_y: torch.Tensor,

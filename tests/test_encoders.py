@@ -3,6 +3,7 @@ import json
 
 import pytest
 import torch
+import torch.nn.functional as F
 from safetensors.torch import save_file
 
 from encoders import IRMAE, Encoder, EncoderConfig, UnknownEncoderError, adapt_images, load_encoder, save_encoder
@@ -57,6 +58,20 @@ def test_pooled_head_dim_and_round_trip(tmp_path, resolution):
     with pytest.raises(ValueError, match="unknown head"):
         tiny(head="gap")
     assert EncoderConfig.from_dict({k: v for k, v in tiny().to_dict().items() if k != "head"}).head == "linear"
+
+
+def test_multiscale_head_reads_the_means_of_both_maps():
+    cfg = tiny(resolution=32, head="multiscale", dim=pooled_dim(8, "multiscale"))
+    assert cfg.dim == 32 * (1 + 4) + 16 * (4 + 16) == 480
+    enc = Encoder(cfg).eval()
+    x = torch.rand(2, 1, 32, 32) * 2 - 1
+    f = enc(x)
+    upper = enc.backbone.features[:-2](x)
+    last = enc.backbone.features[-2:](upper)
+    assert torch.allclose(f[:, :32], last.mean((2, 3)), atol=1e-6)  # the last map's global mean first
+    assert torch.allclose(f[:, -256:], F.avg_pool2d(upper, 2).flatten(1), atol=1e-6)  # 4 x 4 pools of 8 x 8
+    with pytest.raises(ValueError, match="multiscale head of width 8 gives dim 480"):
+        tiny(head="multiscale", dim=192)
 
 
 def test_irmae_linear_layers_and_plain_autoencoder():

@@ -47,8 +47,9 @@ def register_train(train_sub: argparse._SubParsersAction) -> None:
     p.add_argument("--channels", type=int, choices=(1, 3), help="backbone channels (FOLDER default 1)")
     p.add_argument("--width", type=int, default=32, help="backbone base width")
     p.add_argument("--head", default="linear", choices=HEADS,
-                   help="representation: linear (flatten + linear to --dim) or pooled (2x2 pools of the last two "
-                        "stages, D = 24 * width)")
+                   help="representation: linear (flatten + linear to --dim), pooled (2x2 pools of the last two "
+                        "stages, D = 24 * width) or multiscale (also the last map's mean and 4x4 pools of the "
+                        "stage above, D = 60 * width)")
     p.add_argument("--dim", type=int, help="representation size D (linear head; default 128)")
     p.add_argument("--irmae-layers", type=int, default=4, help="IRMAE extra linear layers (0 = plain autoencoder)")
     p.add_argument("--temperature", type=float, default=0.2, help="SimCLR / DCL / DirectCLR temperature")
@@ -86,7 +87,7 @@ def run(args: argparse.Namespace) -> int:
     recipe = RECIPES.get(args.data, FOLDER_RECIPE)
     if args.data not in RECIPES and not Path(args.data).is_dir():
         raise ValueError(f"--data must be faces, fashion, textures or an image folder; {args.data!r} is none")
-    dim = args.dim or (pooled_dim(args.width) if args.head == "pooled" else 128)
+    dim = args.dim or (128 if args.head == "linear" else pooled_dim(args.width, args.head))
     config = EncoderConfig(method=args.method, resolution=args.resolution or recipe["resolution"],
                            channels=args.channels or recipe["channels"], width=args.width, dim=dim,
                            irmae_layers=args.irmae_layers, directclr_dims=min(32, dim),
