@@ -24,10 +24,11 @@ JOBS=(
   "faces64-barlow faces barlow 400"
   "fashion32-simclr fashion simclr 400"
   "faces64-simclr faces simclr 400"
-  # the best probes: the pooled head (representation = 2x2 pools of the last two stages, D = 768),
-  # batch 256; 20 min at most on one free core
-  "fashion32-dclw fashion dclw 1500 --head pooled --batch-size 256"
-  "faces64-dclw faces dclw 1200 --head pooled --batch-size 256"
+  # the best probes: the multiscale head (representation = pools of the last two stages' maps:
+  # 1x1 and 2x2 of the last, 2x2 and 4x4 of the one above, D = 1920), batch 256; 20 min at most
+  # on one free core
+  "fashion32-dclw fashion dclw 1500 --head multiscale --batch-size 256"
+  "faces64-dclw faces dclw 1200 --head multiscale --batch-size 256"
   "faces64-dcl faces dcl 400"
   "fashion32-directclr fashion directclr 400"
   "faces64-directclr faces directclr 400"
