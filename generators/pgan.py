@@ -126,7 +126,10 @@ def minibatch_stddev(x: torch.Tensor, group_size: int = 4) -> torch.Tensor:
     if g == 1:
         y = x.new_zeros(n, 1, h, w)
     else:
-        y = x.view(-1, g, c, h, w).var(dim=1, unbiased=True).add(1e-8).sqrt()
+        # the unbiased variance over each group, written out: aten::var over this middle dimension
+        # took 5.5 ms for [32, 256, 4, 4] on the CPU (27x this), 10% of a 4x4 training step
+        y = x.view(-1, g, c, h, w)
+        y = (y - y.mean(dim=1, keepdim=True)).square().sum(dim=1).div(g - 1).add(1e-8).sqrt()
         y = y.view(n // g, -1).mean(dim=1)  # [groups]
         y = y.view(-1, 1, 1, 1, 1).expand(-1, g, 1, h, w).reshape(n, 1, h, w)
     return torch.cat([x, y], dim=1)
