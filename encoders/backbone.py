@@ -49,7 +49,7 @@ class ConvBackbone(nn.Module):
     """[N, C, R, R] -> [N, D]: stride-2 conv stages down to 4 x 4, one more conv, then the head.
 
     Channels double each stage and reach 4 * width at 4 x 4 (width / 2 at 32 x 32 for R = 64), so
-    the cost stays small on a CPU. Neither head pools globally: both keep where things are, which
+    the cost stays small on a CPU. No head pools only globally: each keeps where things are, which
     matters for aligned faces (the mouth is always low in the frame) and the moving-dot probe.
     `linear` flattens the last map into a linear layer; `pooled` concatenates 2 x 2 average pools
     of the last map [4w, 4, 4] and of the map one stage up [2w, 8, 8] (a multi-scale readout with
