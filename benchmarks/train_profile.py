@@ -5,8 +5,9 @@
 Runs `--steps` iterations under torch.profiler (after 5 warm-up ones) in this process and prints
 ms per iteration, the profiled self time, the share spent inside convolution and matmul kernels
 (the arithmetic both trainers must do), and the top operators. Configuration as in
-`benchmarks/train_speed.py` (depths 256/256/128/64/32, latent 128, 1 channel); the reference is
-used from the scratch copy that `train_speed.py` makes and patches (run that first).
+`benchmarks/train_speed.py`, whose iterations it runs (`our_step`, `zoo_step`: the reference with its
+alpha schedule and real-image fade); the reference is used from the scratch copy that
+`train_speed.py` makes and patches (run that first).
 """
 from __future__ import annotations
 
@@ -21,37 +22,9 @@ from torch.profiler import ProfilerActivity, profile
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.train_speed import DEPTHS, LATENT  # noqa: E402
+from benchmarks.train_speed import our_step, zoo_step  # noqa: E402
 
 KERNELS = ("mkldnn_convolution", "convolution_backward", "aten::mm", "aten::addmm", "aten::bmm")
-
-
-def our_step(scale: int, batch: int):
-    from generators.pgan import PGANConfig
-    from generators.train import Trainer
-    from generators.train_config import TrainConfig
-    from generators.train_run import RandomStream
-    n = scale + 1
-    cfg = TrainConfig(PGANConfig(latent_dim=LATENT, depths=DEPTHS[:n], channels=1), batch_sizes=(batch,) * n,
-                      fade_images=(0,) + (10 ** 8,) * (n - 1), stable_images=(10 ** 8,) * n)
-    t = Trainer(cfg, RandomStream(1, 4 * 2 ** scale), progress=False, device="cpu")
-    t.phase_index = len(t.phases) - 2 if scale else 0
-    t._enter_phase()
-    return t.train_step
-
-
-def zoo_step(zoo: Path, scale: int, batch: int):
-    sys.path.insert(0, str(zoo))
-    from models.progressive_gan import ProgressiveGAN
-    torch.manual_seed(0)
-    model = ProgressiveGAN(dimLatentVector=LATENT, depthScale0=DEPTHS[0], miniBatchStdDev=True, useGPU=False,
-                           lossMode="WGANGP", lambdaGP=10.0, epsilonD=0.001, baseLearningRate=0.001, dimOutput=1)
-    for d in DEPTHS[1:scale + 1]:
-        model.addScale(d)
-    res = 4 * 2 ** scale
-    x = torch.rand(batch, 1, res, res) * 2 - 1
-    model.updateAlpha(0.5 if scale else 0.0)
-    return lambda: model.optimizeParameters(x)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -65,15 +38,15 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
     step = our_step(args.scale, args.batch) if args.who == "ours" else zoo_step(Path(args.zoo), args.scale, args.batch)
-    for _ in range(5):
-        step()
+    for it in range(5):
+        step(it)
     start = time.perf_counter()
-    for _ in range(args.steps):
-        step()
+    for it in range(5, 5 + args.steps):
+        step(it)
     wall = (time.perf_counter() - start) / args.steps
     with profile(activities=[ProfilerActivity.CPU]) as prof:
-        for _ in range(args.steps):
-            step()
+        for it in range(5 + args.steps, 5 + 2 * args.steps):
+            step(it)
     ops = prof.key_averages()
     total = sum(e.self_cpu_time_total for e in ops) / args.steps / 1e3
     kernels = sum(e.self_cpu_time_total for e in ops if any(k in e.key for k in KERNELS)) / args.steps / 1e3

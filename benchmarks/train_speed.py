@@ -70,8 +70,8 @@ def images_per_second(step, batch: int, seconds: float, device: str, warmup: int
                 return done / (time.perf_counter() - start)
 
 
-def run_zoo(zoo: Path, scale: int, batch: int, seconds: float, device: str = "cpu") -> float:
-    """Child process: images/s of the reference's training iterations at `scale`."""
+def zoo_step(zoo: Path, scale: int, batch: int, device: str = "cpu"):
+    """`step(it)`: one training iteration of the reference at `scale` (its alpha schedule, real fade)."""
     sys.path.insert(0, str(zoo))
     import torch
     import torch.nn.functional as F
@@ -98,11 +98,11 @@ def run_zoo(zoo: Path, scale: int, batch: int, seconds: float, device: str = "cp
             x = model.config.alpha * low + (1 - model.config.alpha) * x
         model.optimizeParameters(x)
 
-    return images_per_second(step, batch, seconds, device)
+    return step
 
 
-def run_ours(scale: int, batch: int, seconds: float, device: str = "cpu") -> float:
-    """Child process: images/s of our trainer at `scale` (a fade phase from 8x8 on)."""
+def our_step(scale: int, batch: int, device: str = "cpu"):
+    """`step(it)`: one iteration of our trainer at `scale` (a fade phase from 8x8 on)."""
     sys.path.insert(0, str(ROOT))
     from generators.pgan import PGANConfig
     from generators.train import Trainer
@@ -114,14 +114,15 @@ def run_ours(scale: int, batch: int, seconds: float, device: str = "cpu") -> flo
     t = Trainer(cfg, RandomStream(1, 4 * 2 ** scale), progress=False, device=device)
     t.phase_index = len(t.phases) - 2 if scale else 0
     t._enter_phase()
-    return images_per_second(lambda _: t.train_step(), batch, seconds, device)
+    return lambda _it: t.train_step()
 
 
 def child(args: argparse.Namespace) -> None:
     import torch
     torch.set_num_threads(args.threads)
-    speed = (run_zoo(Path(args.zoo), args.scale, args.batch, args.seconds, args.device) if args.who == "zoo"
-             else run_ours(args.scale, args.batch, args.seconds, args.device))
+    step = (zoo_step(Path(args.zoo), args.scale, args.batch, args.device) if args.who == "zoo"
+            else our_step(args.scale, args.batch, args.device))
+    speed = images_per_second(step, args.batch, args.seconds, args.device)
     print(json.dumps({"images_per_s": speed}))
 
 
