@@ -24,8 +24,10 @@ whose replay diverges. Nothing is ever unpickled.
 """
 from __future__ import annotations
 
+import functools
 import json
 import math
+from pathlib import Path
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,7 +36,9 @@ import torch
 
 from .nevergrad_search import check_nevergrad_name
 from .preference_drivers import DRIVERS, Driver, make_driver
+from .inversion import load_inversion, shipped_inversion
 from .metric import MODEL_ID, shipped_metric
+from .preference_image import generator_bridge, pixel_prior
 
 FORMAT = "studio-preference/1"
 METHODS = {"pick": "DiscreteOnePlusOne", "rank": "CMA"}
@@ -59,7 +63,7 @@ class PreferenceSearch:
 
     def __init__(self, latent_dim: int, *, k: int = 9, method: str = "pick", strength: float = 1.0, seed: int = 0,
                  start: torch.Tensor | None = None, basis: torch.Tensor | None = None,
-                 center: torch.Tensor | None = None, optimizer: str | None = None):
+                 center: torch.Tensor | None = None, optimizer: str | None = None, generator: Any = None):
         if isinstance(latent_dim, bool) or not isinstance(latent_dim, int) or latent_dim < 1:
             raise ValueError(f"latent_dim must be a positive integer, got {latent_dim!r}")
         if isinstance(k, bool) or not isinstance(k, int) or not 2 <= k <= 64:
@@ -75,6 +79,14 @@ class PreferenceSearch:
         self.basis = None if basis is None else _basis(basis, latent_dim)
         self.center = torch.zeros(latent_dim) if center is None else _vector(center, latent_dim, "center")
         self._pinv = None if self.basis is None else torch.linalg.pinv(self.basis.double())  # [d, m]
+        self.generator = generator
+        if _driver_name(self.optimizer) == "bayes-image":
+            if generator is None or getattr(generator, "latent_dim", None) != latent_dim:
+                raise ValueError(f"optimizer {self.optimizer!r} needs the generator (generator=...) whose latents "
+                                 f"have size {latent_dim}")
+            model_id = self.optimizer.split(":", 1)[1] if ":" in self.optimizer else None
+            path = None if model_id is None else shipped_inversion(model_id)
+            self._encoder = None if path is None else _inversion_encoder(path)
         self._reset()
 
     @staticmethod
@@ -101,13 +113,24 @@ class PreferenceSearch:
             u0 = None if self.start is None else self._coords(self.start)
             self._anchor_u = np.zeros(self.search_dim) if u0 is None else u0
             self._driver = make_driver(_driver_name(self.optimizer), u0, self.k, self.seed, dim=self.search_dim,
-                                       metric=self._search_metric(), strength=self.strength)
+                                       strength=self.strength, **self._model_options(u0))
         elif self.start is not None:
             self._start_driver(self.start, self._coords(self.start))
 
     @property
     def _plans_first_round(self) -> bool:
         return bool(getattr(DRIVERS.get(_driver_name(self.optimizer)), "plans_first_round", False))
+
+    def _model_options(self, u0: np.ndarray | None) -> dict[str, Any]:
+        """What a model-based driver needs: "bayes" the latent metric, "bayes-image" the generator's
+        pixel prior and its render / invert functions on u (z = offset + u @ basis, as `_to_latents`)."""
+        if _driver_name(self.optimizer) != "bayes-image":
+            return {"metric": self._search_metric()}
+        step = torch.zeros(self.latent_dim) if u0 is None else torch.from_numpy(u0).float()
+        offset = self.center if self.start is None else \
+            self.start - (step if self.basis is None else step @ self.basis)
+        render, invert = generator_bridge(self.generator, offset=offset, basis=self.basis, encoder=self._encoder)
+        return {"prior": pixel_prior(self.generator), "render": render, "invert": invert}
 
     def _search_metric(self) -> np.ndarray | None:
         """"bayes:<model id>": the model's shipped latent metric M [d, d], in u: B M B^T."""
@@ -186,14 +209,22 @@ class PreferenceSearch:
             raise ValueError(f"ranking must list each candidate index 0..{self.k - 1} once, got {list(order)}")
         self._tell(order)
 
-    def _tell(self, order: tuple[int, ...]) -> None:
-        u = self._ask_u()
-        shown = self._to_latents(u)
-        if self._driver is None:  # round 0 without a start: the choice starts the optimizer
-            self._start_driver(shown[order[0]], np.asarray(u[order[0]], dtype=np.float64))
+    def _tell(self, order: tuple[int, ...], shown: torch.Tensor | None = None, prepare: bool = True) -> None:
+        """`shown` (replay only): the round's candidates as they were shown, for a driver that can
+        learn from them without proposing them again (the image driver's inversions are slow)."""
+        replayable = shown is not None and _driver_name(self.optimizer) == "bayes-image"
+        if replayable:
+            u = np.stack([self._coords(z) for z in shown])
+            self._driver.tell(order, shown=u)
         else:
-            self._driver.tell(order)
-        self._driver.ask()  # prepare the next round now, so that ask() only maps cached coordinates
+            u = self._ask_u()
+            shown = self._to_latents(u)
+            if self._driver is None:  # round 0 without a start: the choice starts the optimizer
+                self._start_driver(shown[order[0]], np.asarray(u[order[0]], dtype=np.float64))
+            else:
+                self._driver.tell(order)
+        if prepare:
+            self._driver.ask()  # prepare the next round now, so that ask() only maps cached coordinates
         self._rounds.append(Round(order, self.strength))
         self._shown.append(shown)
         self._chosen.append(shown[order[0]].clone())
@@ -202,20 +233,21 @@ class PreferenceSearch:
         """Return to the state before round `to_round` (0 = the beginning), forgetting later rounds."""
         if isinstance(to_round, bool) or not isinstance(to_round, int) or not 0 <= to_round <= self.rounds:
             raise ValueError(f"can undo to a round in [0, {self.rounds}], got {to_round!r}")
-        kept = self._rounds[:to_round]
+        kept, shown = self._rounds[:to_round], self._shown[:to_round]
         self._reset()
-        self._replay(kept)
+        self._replay(kept, shown=shown)
 
     def branch(self, at_round: int) -> "PreferenceSearch":
         """A new search equal to this one before round `at_round`; this one is unchanged."""
-        other = PreferenceSearch.from_json(self.to_json())
+        other = PreferenceSearch.from_json(self.to_json(), generator=self.generator)
         other.undo(at_round)
         return other
 
-    def _replay(self, rounds: list[Round], check: list[list[float]] | None = None) -> None:
+    def _replay(self, rounds: list[Round], check: list[list[float]] | None = None,
+                shown: list[torch.Tensor] | None = None) -> None:
         for r, rnd in enumerate(rounds):
             self.set_strength(rnd.strength)
-            self._tell(rnd.order)
+            self._tell(rnd.order, shown=None if shown is None else shown[r], prepare=r == len(rounds) - 1)
             if check is not None:
                 saved = torch.tensor(check[r], dtype=torch.float32)
                 if (saved - self._chosen[-1]).abs().max() > CHECK_TOLERANCE:
@@ -231,36 +263,47 @@ class PreferenceSearch:
             "basis": None if self.basis is None else self.basis.tolist(), "center": self.center.tolist(),
             "rounds": [{"order": list(r.order), "strength": r.strength} for r in self._rounds],
             "chosen": [c.tolist() for c in self._chosen],
-        }
+        } | ({"shown": [z.tolist() for z in self._shown]} if _driver_name(self.optimizer) == "bayes-image" else {})
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict())
 
     @classmethod
-    def from_json(cls, text: str | dict[str, Any]) -> "PreferenceSearch":
-        """Rebuild from `to_json()` output by replaying; any malformed field is a ValueError."""
+    def from_json(cls, text: str | dict[str, Any], *, generator: Any = None) -> "PreferenceSearch":
+        """Rebuild from `to_json()` output by replaying; any malformed field is a ValueError.
+        "bayes-image" states need the `generator` again and replay from the candidates they saved."""
         try:
             d = json.loads(text) if isinstance(text, (str, bytes)) else dict(text)
         except json.JSONDecodeError as e:
             raise ValueError(f"preference state is not JSON ({e})") from None
         keys = {"format", "latent_dim", "k", "method", "optimizer", "strength", "seed", "start", "basis",
                 "center", "rounds", "chosen"}
+        image = isinstance(d, dict) and _driver_name(d.get("optimizer")) == "bayes-image"
+        if image:
+            keys.add("shown")
         if not isinstance(d, dict) or d.get("format") != FORMAT or set(d) != keys:
             raise ValueError(f"not a {FORMAT} state (expected exactly the keys {sorted(keys)})")
         try:
             search = cls(d["latent_dim"], k=d["k"], method=d["method"], strength=d["strength"], seed=d["seed"],
-                         start=d["start"], basis=d["basis"], center=d["center"], optimizer=d["optimizer"])
+                         start=d["start"], basis=d["basis"], center=d["center"], optimizer=d["optimizer"],
+                         generator=generator)
             rounds = [Round(tuple(int(i) for i in r["order"]), _check_strength(r["strength"])) for r in d["rounds"]]
             if len(d["chosen"]) != len(rounds):
                 raise ValueError("one chosen latent per round expected")
-        except (TypeError, KeyError, AttributeError) as e:
+            shown = None
+            if image:
+                shown = [torch.as_tensor(z, dtype=torch.float32) for z in d["shown"]]
+                if len(shown) != len(rounds) or any(z.shape != (search.k, search.latent_dim) or
+                                                    not torch.isfinite(z).all() for z in shown):
+                    raise ValueError(f"shown must hold [{search.k}, {search.latent_dim}] finite latents per round")
+        except (TypeError, KeyError, AttributeError, RuntimeError) as e:
             raise ValueError(f"malformed preference state ({e})") from None
         for r in rounds:
             if len(r.order) == 1:
                 search._check_pick(r.order[0])
             elif sorted(r.order) != list(range(search.k)):
                 raise ValueError(f"malformed preference state: bad ranking {list(r.order)}")
-        search._replay(rounds, check=d["chosen"])
+        search._replay(rounds, check=d["chosen"], shown=shown)
         return search
 
     def _check_pick(self, index: int) -> None:
@@ -292,8 +335,10 @@ def _named_metric(optimizer: str, latent_dim: int) -> torch.Tensor | None:
     if ":" not in optimizer:
         return None
     name, model_id = optimizer.split(":", 1)
-    if name != "bayes" or not MODEL_ID.fullmatch(model_id):
-        raise ValueError(f"optimizer {optimizer!r}: only 'bayes:<model id>' names a model")
+    if name not in ("bayes", "bayes-image") or not MODEL_ID.fullmatch(model_id):
+        raise ValueError(f"optimizer {optimizer!r}: only 'bayes:<model id>' and 'bayes-image:<model id>' name a model")
+    if name == "bayes-image":
+        return None  # its model is the generator itself (and the inversion encoder shipped with it)
     metric = shipped_metric(model_id)
     if metric is None:
         raise ValueError(f"optimizer {optimizer!r}: no latent metric shipped for model {model_id!r} "
@@ -301,6 +346,11 @@ def _named_metric(optimizer: str, latent_dim: int) -> torch.Tensor | None:
     if metric.shape != (latent_dim, latent_dim):
         raise ValueError(f"optimizer {optimizer!r} is for latents of size {metric.shape[0]}, not {latent_dim}")
     return metric
+
+
+@functools.lru_cache(maxsize=8)
+def _inversion_encoder(path: Path) -> Any:
+    return load_inversion(path)
 
 
 def _basis(x: Any, d: int) -> torch.Tensor:

@@ -18,6 +18,7 @@ from typing import Protocol
 
 import numpy as np
 
+from .preference_image import ImageBayesDriver
 from .preference_model import BayesDriver
 
 
@@ -101,12 +102,12 @@ class NevergradDriver:
 
 
 
-DRIVERS = {"elitist": ElitistDriver, "bayes": BayesDriver}
+DRIVERS = {"elitist": ElitistDriver, "bayes": BayesDriver, "bayes-image": ImageBayesDriver}
 
 
 def make_driver(name: str, u0: np.ndarray | None, k: int, seed: int, **options) -> Driver:
     """Our driver by name, or a nevergrad optimizer name; `options` go to drivers that plan their
-    first round ("bayes": dim, metric, strength)."""
+    first round ("bayes": dim, metric, strength; "bayes-image": dim, prior, render, invert, strength)."""
     if getattr(DRIVERS.get(name), "plans_first_round", False):
         return DRIVERS[name](u0, k, seed, **options)
     if name in DRIVERS:
@@ -114,4 +115,4 @@ def make_driver(name: str, u0: np.ndarray | None, k: int, seed: int, **options) 
     return NevergradDriver(name, u0, k, seed)
 
 
-__all__ = ["Driver", "ElitistDriver", "NevergradDriver", "BayesDriver", "DRIVERS", "make_driver"]
+__all__ = ["Driver", "ElitistDriver", "NevergradDriver", "BayesDriver", "ImageBayesDriver", "DRIVERS", "make_driver"]

@@ -75,61 +75,35 @@ class LatentFeatures:
         return (np.asarray(f, dtype=np.float64) / self._scale) @ self.vectors.T
 
 
-class BayesDriver:
-    """Posterior over the target from all rounds; proposes its mode plus Thompson samples."""
+class ChoiceModel:
+    """The posterior over a target t in some feature space from every choice so far (shared by the
+    latent and the image drivers). Each shown round is recorded as the candidates' features f [k, m],
+    their squared norms sq [k] (||f||^2, or the full norm when f is a projection), the mean squared
+    distance between them (`spread`, which sets that round's temperature) and the order given."""
 
-    plans_first_round = True  # it proposes round 0 itself (prior samples), so no round is wasted
-
-    def __init__(self, u0: np.ndarray | None, k: int, seed: int, *, dim: int | None = None,
-                 metric: np.ndarray | None = None, strength: float = 1.0, temperature: float | None = None,
-                 error_rate: float | None = None, window: int = 100, rank_depth: int | None = None):
-        if u0 is None and dim is None:
-            raise ValueError("BayesDriver needs a start u0 or a dimension")
-        self.space = len(u0) if u0 is not None else int(dim)  # m_u, the search coordinates
-        self.features: Features = LatentFeatures(self.space, metric)
-        m = self.features.dim
-        self.rng = np.random.RandomState(seed)
-        self.k, self.dim, self.window = k, m, int(window)
+    def _init_model(self, prior_mean: np.ndarray, prior_variance: np.ndarray, *, temperature: float | None,
+                    error_rate: float | None, rank_depth: int | None, window: int) -> None:
+        self.dim, self.window = len(prior_mean), int(window)
         self.temperature = DEFAULT_TEMPERATURE if temperature is None else float(temperature)
         self.error_rate = DEFAULT_ERROR_RATE if error_rate is None else float(error_rate)
         self.rank_depth = DEFAULT_RANK_DEPTH if rank_depth is None else int(rank_depth)
-        self.prior_precision = 1.0 / np.asarray(self.features.prior_variance, dtype=np.float64)
-        self.start = None if u0 is None else np.asarray(u0, dtype=np.float64).copy()
-        self.prior_mean = np.zeros(m) if u0 is None else self.features(self.start[None])[0]
-        self.strength = float(strength)
-        self.incumbent = np.zeros(self.space) if u0 is None else self.start.copy()
+        self.prior_mean = np.asarray(prior_mean, dtype=np.float64).copy()
+        self.prior_precision = 1.0 / np.asarray(prior_variance, dtype=np.float64)
         self.mode = self.prior_mean.copy()
         self.hessian = np.diag(self.prior_precision)  # of the negative log-posterior at the mode
-        self.rounds: list[tuple[np.ndarray, np.ndarray, tuple[int, ...]]] = []  # (u [k, m_u], f [k, m], order)
-        self.pending: np.ndarray | None = None
-        self._eps: np.ndarray | None = None  # [k, m] this round's N(0, I) draws
+        self.events: list[tuple[np.ndarray, np.ndarray, float, tuple[int, ...]]] = []  # (f, sq, spread, order)
 
-    # -- proposals -------------------------------------------------------------------------------
-    def set_strength(self, strength: float) -> None:
-        """Spread of the proposals around the mode (1 = the posterior's own spread); the round's
-        random draws are kept and rescaled, so changing it any number of times replays the same."""
-        self.strength = float(strength)
-        self.pending = None
+    def _posterior_draws(self, eps: np.ndarray, strength: float, with_mode: bool) -> np.ndarray:
+        """[k, m] targets: the mode plus `strength` times posterior-shaped draws (row 0 the mode itself)."""
+        chol = np.linalg.cholesky(np.linalg.inv(self.hessian))  # posterior covariance factor
+        targets = self.mode[None] + strength * eps @ chol.T
+        if with_mode:
+            targets[0] = self.mode
+        return targets
 
-    def ask(self) -> np.ndarray:
-        """[k, m_u] candidates of the current round (drawn once, then cached until told)."""
-        if self._eps is None:
-            self._eps = self.rng.randn(self.k, self.dim)
-        if self.pending is None:
-            chol = np.linalg.cholesky(np.linalg.inv(self.hessian))  # posterior covariance factor
-            targets = self.mode[None] + self.strength * self._eps @ chol.T  # [k, m] in feature space
-            if self.rounds:  # the best guess itself; round 0 is all prior samples
-                targets[0] = self.mode
-            self.pending = self.features.preimage(targets)
-        return self.pending
-
-    # -- learning --------------------------------------------------------------------------------
-    def tell(self, order: tuple[int, ...]) -> None:
-        candidates = self.ask()
-        self.rounds.append((candidates.copy(), self.features(candidates), tuple(order)))
-        self.incumbent = candidates[order[0]].copy()
+    def _record(self, f: np.ndarray, sq: np.ndarray, spread: float, order: tuple[int, ...]) -> None:
+        self.events.append((f, sq, float(spread), tuple(order)))
         self._fit()
-        self.pending, self._eps = None, None
 
     def _terms(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """The rounds as choice events: logit gradients g [n, m] and offsets c [n] of every shown
@@ -137,10 +111,8 @@ class BayesDriver:
         with the chosen one in column 0, and mask [E, k] (False: already placed in a ranking)."""
         gs, cs, idx, mask = [], [], [], []
         base = 0
-        for _, f, order in self.rounds[-self.window:]:
+        for f, sq, spread, order in self.events[-self.window:]:
             n = len(f)
-            sq = (f ** 2).sum(1)
-            spread = 2 * (n * sq.sum() - (f.sum(0) ** 2).sum()) / max(1, n * (n - 1))  # mean pairwise sq distance
             tau = self.temperature * max(spread, 1e-12)
             gs.append(2 * f / tau)
             cs.append(-sq / tau)
@@ -205,4 +177,58 @@ class BayesDriver:
         return t, hess
 
 
-__all__ = ["BayesDriver", "LatentFeatures", "Features"]
+def mean_pairwise_sq(x: np.ndarray) -> float:
+    """Mean squared distance between the rows of x [n, m] over all ordered pairs i != j."""
+    n = len(x)
+    sq = (x ** 2).sum(1)
+    return float(2 * (n * sq.sum() - (x.sum(0) ** 2).sum()) / max(1, n * (n - 1)))
+
+
+class BayesDriver(ChoiceModel):
+    """Posterior over the target from all rounds; proposes its mode plus Thompson samples."""
+
+    plans_first_round = True  # it proposes round 0 itself (prior samples), so no round is wasted
+
+    def __init__(self, u0: np.ndarray | None, k: int, seed: int, *, dim: int | None = None,
+                 metric: np.ndarray | None = None, strength: float = 1.0, temperature: float | None = None,
+                 error_rate: float | None = None, window: int = 100, rank_depth: int | None = None):
+        if u0 is None and dim is None:
+            raise ValueError("BayesDriver needs a start u0 or a dimension")
+        self.space = len(u0) if u0 is not None else int(dim)  # m_u, the search coordinates
+        self.features: Features = LatentFeatures(self.space, metric)
+        self.rng = np.random.RandomState(seed)
+        self.k = k
+        self.start = None if u0 is None else np.asarray(u0, dtype=np.float64).copy()
+        prior_mean = np.zeros(self.features.dim) if u0 is None else self.features(self.start[None])[0]
+        self._init_model(prior_mean, self.features.prior_variance, temperature=temperature, error_rate=error_rate,
+                         rank_depth=rank_depth, window=window)
+        self.strength = float(strength)
+        self.incumbent = np.zeros(self.space) if u0 is None else self.start.copy()
+        self.pending: np.ndarray | None = None
+        self._eps: np.ndarray | None = None  # [k, m] this round's N(0, I) draws
+
+    # -- proposals -------------------------------------------------------------------------------
+    def set_strength(self, strength: float) -> None:
+        """Spread of the proposals around the mode (1 = the posterior's own spread); the round's
+        random draws are kept and rescaled, so changing it any number of times replays the same."""
+        self.strength = float(strength)
+        self.pending = None
+
+    def ask(self) -> np.ndarray:
+        """[k, m_u] candidates of the current round (drawn once, then cached until told)."""
+        if self._eps is None:
+            self._eps = self.rng.randn(self.k, self.dim)
+        if self.pending is None:  # round 0 is all prior samples; later rounds lead with the best guess
+            self.pending = self.features.preimage(self._posterior_draws(self._eps, self.strength, bool(self.events)))
+        return self.pending
+
+    # -- learning --------------------------------------------------------------------------------
+    def tell(self, order: tuple[int, ...]) -> None:
+        candidates = self.ask()
+        f = self.features(candidates)
+        self.incumbent = candidates[order[0]].copy()
+        self._record(f, (f ** 2).sum(1), mean_pairwise_sq(f), order)
+        self.pending, self._eps = None, None
+
+
+__all__ = ["ChoiceModel", "BayesDriver", "LatentFeatures", "Features", "mean_pairwise_sq"]

@@ -1,0 +1,101 @@
+"""The "bayes-image" preference driver: a choice model on the candidates' images."""
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from optimizers import PreferenceSearch
+from optimizers.preference_image import pixel_prior
+
+pytestmark = pytest.mark.usefixtures("one_thread")  # see conftest.py
+
+
+class Linear:
+    """A generator whose images are a linear map of the latent: 6 -> 1 x 4 x 4."""
+
+    latent_dim, channels, resolution = 6, 1, 4
+
+    def __init__(self, seed: int = 0):
+        self.w = torch.from_numpy(np.random.RandomState(seed).randn(6, 16) / 3).float()
+
+    def generate(self, z):
+        return (z @ self.w).view(-1, 1, 4, 4)
+
+
+def image_distance(gen, z, target):
+    return ((gen.generate(z).flatten(1) - gen.generate(target[None]).flatten(1)) ** 2).mean(1)
+
+
+def test_pixel_prior_spans_the_images():
+    gen = Linear()
+    prior = pixel_prior(gen, 6, n=512)
+    assert prior.basis.shape == (16, 6) and prior.mean.shape == (16,)
+    np.testing.assert_allclose(prior.basis.T @ prior.basis, np.eye(6), atol=1e-6)
+    w = gen.w.double().numpy()  # every image lies in the row space of w: the basis spans it
+    np.testing.assert_allclose(prior.basis @ (prior.basis.T @ w.T), w.T, atol=1e-6)
+    assert np.all(np.diff(prior.variance) <= 1e-12) and prior.variance[0] > 0  # largest first
+    assert pixel_prior(gen, 6, n=512) is prior  # cached per generator
+
+
+def test_finds_a_target_image_from_rankings():
+    gen = Linear()
+    gaps = []
+    for seed in range(3):
+        target = torch.from_numpy(np.random.RandomState(40 + seed).randn(6)).float()
+        search = PreferenceSearch(6, k=9, method="rank", optimizer="bayes-image", generator=gen, seed=seed,
+                                  strength=0.6)
+        first = float(image_distance(gen, search.ask(), target).min())
+        for _ in range(12):
+            search.tell_ranking(torch.argsort(image_distance(gen, search.ask(), target)).tolist())
+        gaps.append(float(image_distance(gen, search.best()[None], target)[0]) / first)
+    assert np.mean(gaps) < 0.25, gaps  # far nearer than the best of the first round
+
+
+def test_replay_undo_and_json_use_the_shown_candidates():
+    gen = Linear(1)
+    search = PreferenceSearch(6, k=4, method="rank", optimizer="bayes-image", generator=gen, seed=2, strength=0.8)
+    seen = []
+    for r in range(5):
+        if r == 2:
+            search.set_strength(0.4)
+        seen.append(search.ask())
+        search.tell_ranking([(r + i) % 4 for i in range(4)])
+    state = json.loads(search.to_json())
+    assert len(state["shown"]) == 5 and len(state["shown"][0]) == 4
+    again = PreferenceSearch.from_json(search.to_json(), generator=gen)
+    torch.testing.assert_close(again.ask(), search.ask())
+    torch.testing.assert_close(again.best(), search.best())
+    search.undo(3)
+    torch.testing.assert_close(search.ask(), seen[3])
+    search.undo(0)
+    torch.testing.assert_close(search.ask(), seen[0])
+    with pytest.raises(ValueError, match="needs the generator"):
+        PreferenceSearch.from_json(json.dumps(state))
+    state["shown"][1] = state["shown"][1][:2]
+    with pytest.raises(ValueError, match="shown"):
+        PreferenceSearch.from_json(json.dumps(state), generator=gen)
+    del state["shown"]
+    with pytest.raises(ValueError, match="keys"):
+        PreferenceSearch.from_json(json.dumps(state), generator=gen)
+
+
+def test_warm_start_leads_the_first_round():
+    gen = Linear()
+    start = torch.linspace(-1, 1, 6)
+    search = PreferenceSearch(6, k=4, method="pick", optimizer="bayes-image", generator=gen, seed=0, start=start)
+    torch.testing.assert_close(search.ask()[0], start)
+    search.tell_pick(2)
+    assert torch.isfinite(search.ask()).all()
+
+
+def test_shipped_model_with_its_inversion_encoder():
+    from studio.catalog import Catalog
+    gen = Catalog().generator("fashion32")
+    search = PreferenceSearch(64, k=4, method="rank", optimizer="bayes-image:fashion32", generator=gen, seed=0)
+    assert search._encoder is not None
+    for _ in range(2):
+        search.tell_ranking([3, 1, 0, 2])
+    assert search.ask().shape == (4, 64) and torch.isfinite(search.ask()).all()
+    with pytest.raises(ValueError, match="needs the generator"):
+        PreferenceSearch(32, optimizer="bayes-image:fashion32", generator=gen)
