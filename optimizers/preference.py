@@ -336,7 +336,7 @@ def _named_metric(optimizer: str, latent_dim: int) -> torch.Tensor | None:
         return None
     name, model_id = optimizer.split(":", 1)
     if name not in ("bayes", "bayes-image") or not MODEL_ID.fullmatch(model_id):
-        raise ValueError(f"optimizer {optimizer!r}: only 'bayes:<model id>' and 'bayes-image:<model id>' name a model")
+        raise ValueError(f"optimizer {optimizer!r}: only 'bayes:<model id>' or 'bayes-image:<model id>' names a model")
     if name == "bayes-image":
         return None  # its model is the generator itself (and the inversion encoder shipped with it)
     metric = shipped_metric(model_id)
