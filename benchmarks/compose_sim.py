@@ -53,6 +53,10 @@ def settings_for(model, *, users: list[SimulatedUser], subspace_dims: int, famil
                 method = "pick" if family == "bayes" else "rank"
                 out.append(ComposeSetting(f"{method}, bayes, {name}", method, user,
                                           (("optimizer", f"bayes:{model_id}"), ("strength", bayes_strength))))
+            elif family in ("image", "image-rank"):  # the choice model on the candidates' images
+                method = "pick" if family == "image" else "rank"
+                out.append(ComposeSetting(f"{method}, bayes-image, {name}", method, user,
+                                          (("optimizer", f"bayes-image:{model_id}"), ("strength", bayes_strength))))
             elif family == "bayes-latent":  # the same choice model on the latent coordinates
                 out.append(ComposeSetting(f"pick, bayes on latents, {name}", "pick", user,
                                           (("optimizer", "bayes"), ("strength", bayes_strength))))
@@ -84,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--k", default="4,9,16")
     p.add_argument("--rounds", default="10,20,40")
     p.add_argument("--families", default="elitist,elitist-sub,dopo,cma-rank,bayes,bayes-rank",
-                   help="any of elitist, elitist-sub, dopo, cma-rank, bayes, bayes-rank, bayes-latent")
+                   help="any of elitist, elitist-sub, dopo, cma-rank, bayes, bayes-rank, image, image-rank, bayes-latent")
     p.add_argument("--bayes-strength", type=float, default=0.6, help="strength of the bayes rows (the app's default)")
     p.add_argument("--merge", action="store_true",
                    help="keep the rows of other settings already in --json (same model, judge, targets, seed) "

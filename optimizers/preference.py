@@ -94,6 +94,11 @@ class PreferenceSearch:
         """"bayes:<model id>" when that model ships its latent metric, else None."""
         return f"bayes:{model_id}" if shipped_metric(model_id) is not None else None
 
+    @staticmethod
+    def image_optimizer(model_id: str) -> str | None:
+        """"bayes-image:<model id>" when that model ships its inversion encoder, else None."""
+        return f"bayes-image:{model_id}" if MODEL_ID.fullmatch(model_id) and shipped_inversion(model_id) else None
+
     # -- state ---------------------------------------------------------------------------------
     @property
     def search_dim(self) -> int:

@@ -60,7 +60,7 @@ def compose(generator: Any, target: torch.Tensor, judge: DistanceFn, *, k: int, 
             user: SimulatedUser = SimulatedUser(), seed: int = 0, scale: float = 1.0, **search_kw: Any) -> list[float]:
     """Judge distance of the current choice after each round, [rounds]; `scale` is the typical
     judge distance (see `typical_distance`) that a "bt" user's temperature is relative to."""
-    search = PreferenceSearch(generator.latent_dim, k=k, method=method, seed=seed, **search_kw)
+    search = PreferenceSearch(generator.latent_dim, k=k, method=method, seed=seed, generator=generator, **search_kw)
     gen = torch.Generator().manual_seed(10_000 + seed)
     scores = []
     for _ in range(rounds):

@@ -116,6 +116,18 @@ def test_compose_three_rounds_rank_and_rewind(client):
     assert "Round 2" in status and "4 candidates" in status and strip_rounds(lineage) == 1
 
 
+def test_compose_with_the_image_driver(client):
+    *_, status = client.predict("random", 4, "rank", 0.6, 1, "bayes-image", True, api_name="/compose_start")
+    assert "Round 1" in status
+    seen = []
+    for r in range(2):
+        candidates, lineage, _best, status = client.predict("3,1,0,2", api_name="/compose_round")
+        assert f"Round {r + 2}" in status and len(paths(candidates)) == 4
+        seen.append([digest(p) for p in paths(candidates)])
+    candidates, lineage, _best, status = client.predict(1, api_name="/compose_rewind")
+    assert "Round 2" in status and [digest(p) for p in paths(candidates)] == seen[0]
+
+
 def test_compose_needs_a_start(client):
     with pytest.raises(AppError, match="start a composite first"):
         client.predict("0", api_name="/compose_round")

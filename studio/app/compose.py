@@ -25,7 +25,7 @@ from studio.imageio import to_pil
 from studio.session import Session, SessionError
 
 K_CHOICES = (4, 9, 16)
-OPTIMIZERS = ("auto", "elitist", "bayes", "DiscreteOnePlusOne", "CMA", "OnePlusOne")
+OPTIMIZERS = ("auto", "elitist", "bayes", "bayes-image", "DiscreteOnePlusOne", "CMA", "OnePlusOne")
 METHODS = {"pick": "Pick the best", "rank": "Rank them"}
 LINEAGE_SHOWN = 24  # rounds shown in the lineage strip (the most recent ones)
 LINEAGE_CELL, LINEAGE_GAP = 64, 4  # px per round in the strip (smaller models upscaled), px between
@@ -55,10 +55,14 @@ def start(ctx: Ctx, st: UserState, *, k: int, method: str, strength: float, sour
     if optimizer not in OPTIMIZERS:
         raise ValueError(f"unknown optimizer {optimizer!r}; choose one of {', '.join(OPTIMIZERS)}")
     bayes = PreferenceSearch.bayes_optimizer(s.model)  # "bayes:<model>" when its metric is shipped
-    name = {"auto": "elitist" if method == "pick" else bayes, "bayes": bayes or "bayes"}.get(optimizer, optimizer)
-    sub = ctx.cached(("directions", s.model), lambda: shipped_subspace(s.model)) if directions else None
+    image = PreferenceSearch.image_optimizer(s.model)  # "bayes-image:<model>" when it ships an inversion encoder
+    name = {"auto": "elitist" if method == "pick" else bayes, "bayes": bayes or "bayes",
+            "bayes-image": image or "bayes-image"}.get(optimizer, optimizer)
+    # the image driver inverts its targets in the whole latent space: directions would only narrow what it reaches
+    sub = ctx.cached(("directions", s.model), lambda: shipped_subspace(s.model)) \
+        if directions and not str(name).startswith("bayes-image") else None
     st.compose = PreferenceSearch(ctx.latent_dim(s.model), k=k, method=method, strength=float(strength),
-                                  seed=int(seed), start=z0, optimizer=name,
+                                  seed=int(seed), start=z0, optimizer=name, generator=ctx.model(s.model),
                                   basis=None if sub is None else sub.basis, center=None if sub is None else sub.center)
     st.compose_round, st.compose_parent, st.ranking = None, start_node, []
     st.lineage_thumbs = {}
@@ -145,7 +149,7 @@ def restored_search(ctx: Ctx, session: Session) -> tuple[PreferenceSearch | None
     if isinstance(rounds, list) and len(rounds) > MAX_RESTORED_ROUNDS:
         raise SessionError(f"the session's composite has {len(rounds)} rounds (limit {MAX_RESTORED_ROUNDS})")
     try:
-        pref = PreferenceSearch.from_json(session.compose)
+        pref = PreferenceSearch.from_json(session.compose, generator=ctx.model(session.model))
     except ValueError as e:
         raise SessionError(f"the session's composite cannot be restored: {e}") from None
     if pref.latent_dim != ctx.latent_dim(session.model):

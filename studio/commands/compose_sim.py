@@ -32,7 +32,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "and a random generation")
     p.add_argument("--strength", type=float, default=1.0)
     p.add_argument("--optimizer", help="preference driver: elitist, bayes, bayes:<model id> (bayes:MODEL = the "
-                                       "model's shipped metric) or a nevergrad name (default: the search's default)")
+                                       "model's shipped metric), bayes-image:<model id> (a choice model on the "
+                                       "candidates' images) or a nevergrad name (default: the search's default)")
     p.add_argument("--judge", help="judge distance terms, e.g. pixel=1,faces64-vicreg=1 (default raw pixel MSE)")
     p.add_argument("--inversion-budget", type=int, default=200, help="gradient steps of the full inversion")
     p.add_argument("--seed", type=int, default=0)
