@@ -314,7 +314,9 @@ def refresh_values(ctx: Ctx, st: UserState) -> list:
 
 
 def wire(ctx: Ctx, ui: SimpleNamespace, state: gr.State, app: SimpleNamespace) -> None:
-    fast = FAST
+    # a spinner on the outputs: most drivers answer in milliseconds, but "bayes-image" inverts every
+    # proposal (seconds a round on the CPU) and computes its pixel prior when it starts
+    fast = {**FAST, "show_progress": "minimal"}
     out = [state] + refresh_outputs(ui)
 
     def starter(source: str):
