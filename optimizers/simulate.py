@@ -143,12 +143,13 @@ def markdown(table: dict[str, Any]) -> str:
     for r in rows:
         seen.setdefault((r["setting"], r["k"]), {})[r["rounds"]] = r
     randoms: dict[int, dict[int, float]] = {}
-    for (label, k), by in seen.items():
-        randoms[k] = {c: by[c]["random"] for c in checkpoints}
-        cells = [f"{by[c]['judge']:.4f} ({100 * by[c]['gap_closed']:.0f}%)" for c in checkpoints]
+    for (label, k), by in seen.items():  # a merged table may hold settings measured to fewer rounds
+        randoms.setdefault(k, {}).update({c: by[c]["random"] for c in checkpoints if c in by})
+        cells = [f"{by[c]['judge']:.4f} ({100 * by[c]['gap_closed']:.0f}%)" if c in by else "-" for c in checkpoints]
         lines.append(f"| {label} | {k} | " + " | ".join(cells) + " |")
     for k, by in sorted(randoms.items()):
-        lines.append(f"| random search, same images | {k} | " + " | ".join(f"{by[c]:.4f} (0%)" for c in checkpoints) + " |")
+        lines.append(f"| random search, same images | {k} | "
+                     + " | ".join(f"{by[c]:.4f} (0%)" if c in by else "-" for c in checkpoints) + " |")
     lines.append(f"| full inversion | - | " + " | ".join(f"{table['inversion']:.4f} (100%)" for _ in checkpoints) + " |")
     return "\n".join(lines)
 

@@ -188,3 +188,11 @@ def test_subspace_file_roundtrip(tmp_path):
     (tmp_path / "bad.safetensors").write_bytes(b"junk")
     with pytest.raises(ValueError, match="readable"):
         load_subspace(tmp_path / "bad.safetensors")
+
+
+def test_markdown_of_a_merged_table_with_fewer_rounds_in_some_rows():
+    from optimizers.simulate import markdown
+    rows = [{"setting": "a", "k": 9, "rounds": c, "judge": 0.1, "random": 0.2, "gap_closed": 0.5} for c in (10, 20, 40)]
+    rows += [{"setting": "b", "k": 9, "rounds": c, "judge": 0.05, "random": 0.2, "gap_closed": 0.75} for c in (10, 20)]
+    text = markdown({"rows": rows, "inversion": 0.0})
+    assert "| b | 9 | 0.0500 (75%) | 0.0500 (75%) | - |" in text and "| a | 9 | 0.1000 (50%)" in text
