@@ -4,7 +4,8 @@
     OPENBLAS_NUM_THREADS=1 .venv/bin/python benchmarks/compose_bayes_sweep.py --model fashion32 --targets 12 --seed 1 \
         '{}' '{"rank_depth": 8}' '{"temperature": 0.5}' '{"error_rate": 0.2}' '{"strength": 0.4}'
 
-Each argument is one setting: `strength` goes to `PreferenceSearch`; `rank_depth`, `temperature` and
+Each argument is one setting: `driver` is "bayes" (the latent metric, default) or "bayes-image" (the
+choice model on the candidates' images); `strength` goes to `PreferenceSearch`; `rank_depth`, `temperature` and
 `error_rate` replace the driver's module defaults (`optimizers.preference_model.DEFAULT_*`) for that
 setting. Printed per setting: the mean judge distance (pixel MSE) of the user's latest pick and of the
 driver's posterior mode after the last round, and the share of the random -> inversion gap each closes.
@@ -39,13 +40,16 @@ def run_setting(model, model_id: str, targets: torch.Tensor, setting: dict, *, k
         for knob, value in setting.items():
             if knob in KNOBS:
                 setattr(bayes, KNOBS[knob], value)
-            elif knob != "strength":
-                raise SystemExit(f"unknown knob {knob!r}; known: strength, {', '.join(KNOBS)}")
+            elif knob not in ("strength", "driver"):
+                raise SystemExit(f"unknown knob {knob!r}; known: strength, driver, {', '.join(KNOBS)}")
+        driver = setting.get("driver", "bayes")
+        if driver not in ("bayes", "bayes-image"):
+            raise SystemExit(f"driver must be bayes or bayes-image, got {driver!r}")
         user, picks, modes = SimulatedUser("flip", error=0.2), [], []
         for t in range(len(targets)):
             target = targets[t:t + 1]
-            search = PreferenceSearch(model.latent_dim, k=k, method=method, seed=seed + t,
-                                      optimizer=f"bayes:{model_id}", strength=setting.get("strength", 0.6))
+            search = PreferenceSearch(model.latent_dim, k=k, method=method, seed=seed + t, generator=model,
+                                      optimizer=f"{driver}:{model_id}", strength=setting.get("strength", 0.6))
             gen = torch.Generator().manual_seed(10_000 + seed + t)
             for _ in range(rounds):
                 order = user.rank(judge_batch(model, judge, target, search.ask()), gen)
