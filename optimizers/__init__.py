@@ -35,6 +35,9 @@ Composing by preference (no target image, only a person's choices):
     PreferenceSearch(..., optimizer="elitist" | "bayes" | "bayes:<model id>" | NEVERGRAD_NAME,
                      basis=Subspace.basis, center=...)
     # "bayes:<model id>": every round's choice in one posterior, with assets/preference/<id>-metric
+    PreferenceSearch(..., optimizer="bayes-image:<model id>", generator=G)
+    # the same posterior on the candidates' rendered images; proposals by inversion (seconds a round)
+    PreferenceSearch.from_json(text, generator=G)   # bayes-image states need the generator again
 
 More in submodules:
 - `optimizers.inspire.inspire(generator, target, method=..., start=...)`: one call, a SearchResult.

@@ -5,7 +5,10 @@ and learns from the order given: "elitist" (ours: the current choice plus Gaussi
 size grows when a new candidate is picked and shrinks when the current one is kept), "bayes" /
 "bayes:<model id>" (ours, `optimizers.preference_model`: a choice model fit on every round so far,
 with the model's shipped latent metric; it plans round 0 itself and takes `strength` as the spread
-of its proposals, so the latent map below keeps scale 1), or any nevergrad optimizer told
+of its proposals, so the latent map below keeps scale 1), "bayes-image" / "bayes-image:<model id>"
+(`optimizers.preference_image`: the same model on the candidates' rendered images; needs
+`generator=`, uses the model's shipped inversion encoder, saves the shown candidates in its state
+and replays from them), or any nevergrad optimizer told
 rank-based losses (shared/design/NEVERGRAD_NOTES.md: DiscreteOnePlusOne for picks,
 `ParametrizedCMA(popsize=k)` for rankings).
 

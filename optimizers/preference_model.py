@@ -23,8 +23,10 @@ their spread scaled by `strength` (round 0: k samples of the prior).
 
 Measured and dropped (see the README's compose section): predicting pixel principal components
 of the candidates' images with a small MLP on z instead of the latent metric (no better, and the
-true components of the rendered images were no better either); projecting the candidates onto the
-latent shell |z| = sqrt(d) (much worse).
+true components of the rendered images were no better either, with proposals still made in the
+latent space); projecting the candidates onto the latent shell |z| = sqrt(d) (much worse). What did
+help is `optimizers.preference_image` ("bayes-image"): the posterior on the target image itself,
+with proposals made by inverting posterior draws; its fit is this module's `ChoiceModel`.
 
 Deterministic given the seed and the rounds told (the fit is warm-started from the previous
 round's mode, which replay reproduces), so `PreferenceSearch` can undo and rebuild it by replay.
