@@ -30,17 +30,17 @@ from __future__ import annotations
 import functools
 import json
 import math
-from pathlib import Path
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from .nevergrad_search import check_nevergrad_name
-from .preference_drivers import DRIVERS, Driver, make_driver
 from .inversion import load_inversion, shipped_inversion
 from .metric import MODEL_ID, shipped_metric
+from .nevergrad_search import check_nevergrad_name
+from .preference_drivers import DRIVERS, Driver, make_driver
 from .preference_image import generator_bridge, pixel_prior
 
 FORMAT = "studio-preference/1"
