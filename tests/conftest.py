@@ -66,3 +66,14 @@ def write_catalog(root: Path, models: dict[str, PGAN]) -> Path:
 def tiny_catalog(tmp_path: Path, tiny_model: PGAN) -> Path:
     rgb = randomize(PGAN.random(PGANConfig(latent_dim=8, depths=(16, 8), channels=3), seed=1), seed=1)
     return write_catalog(tmp_path / "assets", {"tiny": tiny_model, "tinyrgb": rgb})
+
+
+def assert_replays(search, again, seen: list, back: int) -> None:
+    """A preference search rebuilt from its JSON (`again`) shows what it would show; undo to round
+    `back` and to round 0 shows the candidates `seen` then (tensors, one per round)."""
+    torch.testing.assert_close(again.ask(), search.ask())
+    torch.testing.assert_close(again.best(), search.best())
+    search.undo(back)
+    torch.testing.assert_close(search.ask(), seen[back])
+    search.undo(0)
+    torch.testing.assert_close(search.ask(), seen[0])
