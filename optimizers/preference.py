@@ -242,8 +242,17 @@ class PreferenceSearch:
         if isinstance(to_round, bool) or not isinstance(to_round, int) or not 0 <= to_round <= self.rounds:
             raise ValueError(f"can undo to a round in [0, {self.rounds}], got {to_round!r}")
         kept, shown = self._rounds[:to_round], self._shown[:to_round]
+        # bayes-image: round `to_round`'s candidates were made by slow inversions; they are what the
+        # driver would propose again (same draws) when the strength then was the strength now
+        again = (self._shown[to_round], self._rounds[to_round].strength) \
+            if to_round < self.rounds and _driver_name(self.optimizer) == "bayes-image" else None
         self._reset()
-        self._replay(kept, shown=shown)
+        self._replay(kept, shown=shown, prepare_last=again is None)
+        if again is not None:
+            if again[1] == self.strength:
+                self._driver.offer(np.stack([self._coords(z) for z in again[0]]))
+            else:
+                self._driver.ask()
 
     def branch(self, at_round: int) -> "PreferenceSearch":
         """A new search equal to this one before round `at_round`; this one is unchanged."""
@@ -252,10 +261,11 @@ class PreferenceSearch:
         return other
 
     def _replay(self, rounds: list[Round], check: list[list[float]] | None = None,
-                shown: list[torch.Tensor] | None = None) -> None:
+                shown: list[torch.Tensor] | None = None, prepare_last: bool = True) -> None:
         for r, rnd in enumerate(rounds):
             self.set_strength(rnd.strength)
-            self._tell(rnd.order, shown=None if shown is None else shown[r], prepare=r == len(rounds) - 1)
+            self._tell(rnd.order, shown=None if shown is None else shown[r],
+                       prepare=prepare_last and r == len(rounds) - 1)
             if check is not None:
                 saved = torch.tensor(check[r], dtype=torch.float32)
                 if (saved - self._chosen[-1]).abs().max() > CHECK_TOLERANCE:

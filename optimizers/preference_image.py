@@ -143,6 +143,12 @@ class ImageBayesDriver(ChoiceModel):
                     self.pending[0] = self.start
         return self.pending
 
+    def offer(self, candidates: np.ndarray) -> None:
+        """Take [k, m] as this round's candidates: the ones it proposed before, for an undo (its
+        random draws for the round are made as usual, so later rounds replay the same)."""
+        self._draw()
+        self.pending = np.asarray(candidates, dtype=np.float64).copy()
+
     def tell(self, order: tuple[int, ...], shown: np.ndarray | None = None) -> None:
         """Learn from the order given; `shown` [k, m] replays a round from its candidates."""
         self._draw()

@@ -65,6 +65,11 @@ def test_replay_undo_and_json_use_the_shown_candidates():
     state = json.loads(search.to_json())
     assert len(state["shown"]) == 5 and len(state["shown"][0]) == 4
     assert_replays(search, PreferenceSearch.from_json(search.to_json(), generator=gen), seen, 3)
+    for r in range(5):  # after undo (candidates taken back, not recomputed) the same rounds come again
+        if r == 2:
+            search.set_strength(0.4)
+        torch.testing.assert_close(search.ask(), seen[r])
+        search.tell_ranking([(r + i) % 4 for i in range(4)])
     with pytest.raises(ValueError, match="needs the generator"):
         PreferenceSearch.from_json(json.dumps(state))
     state["shown"][1] = state["shown"][1][:2]
