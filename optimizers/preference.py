@@ -220,8 +220,7 @@ class PreferenceSearch:
     def _tell(self, order: tuple[int, ...], shown: torch.Tensor | None = None, prepare: bool = True) -> None:
         """`shown` (replay only): the round's candidates as they were shown, for a driver that can
         learn from them without proposing them again (the image driver's inversions are slow)."""
-        replayable = shown is not None and _driver_name(self.optimizer) == "bayes-image"
-        if replayable:
+        if shown is not None and _replays_shown(self.optimizer):
             u = np.stack([self._coords(z) for z in shown])
             self._driver.tell(order, shown=u)
         else:
@@ -242,10 +241,10 @@ class PreferenceSearch:
         if isinstance(to_round, bool) or not isinstance(to_round, int) or not 0 <= to_round <= self.rounds:
             raise ValueError(f"can undo to a round in [0, {self.rounds}], got {to_round!r}")
         kept, shown = self._rounds[:to_round], self._shown[:to_round]
-        # bayes-image: round `to_round`'s candidates were made by slow inversions; they are what the
-        # driver would propose again (same draws) when the strength then was the strength now
+        # a driver that replays from shown candidates made them slowly (bayes-image: by inversion);
+        # round `to_round`'s are what it would propose again (same draws) if the strength is the same
         again = (self._shown[to_round], self._rounds[to_round].strength) \
-            if to_round < self.rounds and _driver_name(self.optimizer) == "bayes-image" else None
+            if to_round < self.rounds and _replays_shown(self.optimizer) else None
         self._reset()
         self._replay(kept, shown=shown, prepare_last=again is None)
         if again is not None:
@@ -281,7 +280,7 @@ class PreferenceSearch:
             "basis": None if self.basis is None else self.basis.tolist(), "center": self.center.tolist(),
             "rounds": [{"order": list(r.order), "strength": r.strength} for r in self._rounds],
             "chosen": [c.tolist() for c in self._chosen],
-        } | ({"shown": [z.tolist() for z in self._shown]} if _driver_name(self.optimizer) == "bayes-image" else {})
+        } | ({"shown": [z.tolist() for z in self._shown]} if _replays_shown(self.optimizer) else {})
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict())
@@ -296,8 +295,8 @@ class PreferenceSearch:
             raise ValueError(f"preference state is not JSON ({e})") from None
         keys = {"format", "latent_dim", "k", "method", "optimizer", "strength", "seed", "start", "basis",
                 "center", "rounds", "chosen"}
-        image = isinstance(d, dict) and _driver_name(d.get("optimizer")) == "bayes-image"
-        if image:
+        keeps_shown = isinstance(d, dict) and _replays_shown(d.get("optimizer"))
+        if keeps_shown:
             keys.add("shown")
         if not isinstance(d, dict) or d.get("format") != FORMAT or set(d) != keys:
             raise ValueError(f"not a {FORMAT} state (expected exactly the keys {sorted(keys)})")
@@ -309,7 +308,7 @@ class PreferenceSearch:
             if len(d["chosen"]) != len(rounds):
                 raise ValueError("one chosen latent per round expected")
             shown = None
-            if image:
+            if keeps_shown:
                 shown = [torch.as_tensor(z, dtype=torch.float32) for z in d["shown"]]
                 if len(shown) != len(rounds) or any(z.shape != (search.k, search.latent_dim) or
                                                     not torch.isfinite(z).all() for z in shown):
@@ -346,6 +345,12 @@ def _vector(x: Any, d: int, what: str) -> torch.Tensor:
 def _driver_name(optimizer: str | None) -> str | None:
     """"bayes:fashion32" -> "bayes" (our drivers may name a model whose shipped features they use)."""
     return optimizer.split(":", 1)[0] if isinstance(optimizer, str) else optimizer
+
+
+def _replays_shown(optimizer: str | None) -> bool:
+    """Whether the named driver learns from saved shown candidates on replay (its proposals are
+    slow to make: bayes-image inverts them), so its state saves them."""
+    return isinstance(optimizer, str) and bool(getattr(DRIVERS.get(_driver_name(optimizer)), "replays_shown", False))
 
 
 def _named_metric(optimizer: str, latent_dim: int) -> torch.Tensor | None:

@@ -98,6 +98,7 @@ class ImageBayesDriver(ChoiceModel):
     -> u [n, m]` connect it to the generator (numpy float64 in and out)."""
 
     plans_first_round = True
+    replays_shown = True  # proposals cost inversions: replay (undo, loading) learns from the saved shown ones
 
     def __init__(self, u0: np.ndarray | None, k: int, seed: int, *, dim: int, prior: PixelPrior,
                  render: Callable[[np.ndarray], np.ndarray], invert: Callable[[np.ndarray, np.ndarray], np.ndarray],

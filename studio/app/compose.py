@@ -317,7 +317,7 @@ def refresh_values(ctx: Ctx, st: UserState) -> list:
 def wire(ctx: Ctx, ui: SimpleNamespace, state: gr.State, app: SimpleNamespace) -> None:
     # a spinner on the outputs: most drivers answer in milliseconds, but "bayes-image" inverts every
     # proposal (seconds a round on the CPU) and computes its pixel prior when it starts
-    fast = {**FAST, "show_progress": "minimal"}
+    round_events = {**FAST, "show_progress": "minimal"}
     out = [state] + refresh_outputs(ui)
 
     def starter(source: str):
@@ -329,11 +329,11 @@ def wire(ctx: Ctx, ui: SimpleNamespace, state: gr.State, app: SimpleNamespace) -
         return on_start
 
     start_inputs = [state, ui.k, ui.method, ui.strength, ui.seed, ui.optimizer, ui.directions]
-    ui.new_random.click(starter("random"), start_inputs, out, api_visibility="private", **fast)
-    ui.from_browse.click(starter("browse"), start_inputs, out, api_visibility="private", **fast)
-    ui.from_inspire.click(starter("inspire"), start_inputs, out, api_visibility="private", **fast)
+    ui.new_random.click(starter("random"), start_inputs, out, api_visibility="private", **round_events)
+    ui.from_browse.click(starter("browse"), start_inputs, out, api_visibility="private", **round_events)
+    ui.from_inspire.click(starter("inspire"), start_inputs, out, api_visibility="private", **round_events)
     for button, source in ((app.browse.compose, "browse"), (app.inspire.compose, "inspire")):
-        goto_tab(button.click(starter(source), start_inputs, out, api_visibility="private", **fast), "compose")
+        goto_tab(button.click(starter(source), start_inputs, out, api_visibility="private", **round_events), "compose")
 
     @friendly
     def api_start(st, source, k, method, strength, seed, optimizer, directions):
@@ -343,7 +343,7 @@ def wire(ctx: Ctx, ui: SimpleNamespace, state: gr.State, app: SimpleNamespace) -
 
     ui.api_start.click(api_start, [state, ui.api_source, ui.k, ui.method, ui.strength, ui.seed, ui.optimizer,
                                    ui.directions], out,
-                       api_name="compose_start", **fast)
+                       api_name="compose_start", **round_events)
 
     @friendly
     def on_click(st, evt: gr.SelectData):
@@ -362,8 +362,8 @@ def wire(ctx: Ctx, ui: SimpleNamespace, state: gr.State, app: SimpleNamespace) -
         choose(ctx, st, order)
         return [st, *round_view(ctx, st)]
 
-    ui.candidates.select(on_click, [state], out, api_visibility="private", **fast)
-    ui.api_round.click(api_round, [state, ui.api_choice], out, api_name="compose_round", **fast)
+    ui.candidates.select(on_click, [state], out, api_visibility="private", **round_events)
+    ui.api_round.click(api_round, [state, ui.api_choice], out, api_name="compose_round", **round_events)
 
     @friendly
     def on_lineage(st, evt: gr.SelectData):
@@ -389,7 +389,7 @@ def wire(ctx: Ctx, ui: SimpleNamespace, state: gr.State, app: SimpleNamespace) -
         set_strength(ctx, st, strength)
         return [st, *round_view(ctx, st)]
 
-    ui.lineage.select(on_lineage, [state], out, api_visibility="private", **fast)
-    ui.api_rewind.click(api_rewind, [state, ui.api_to_round], out, api_name="compose_rewind", **fast)
-    ui.undo.click(on_undo, [state], out, api_visibility="private", **fast)
-    ui.strength.release(on_strength, [state, ui.strength], out, api_visibility="private", **fast)
+    ui.lineage.select(on_lineage, [state], out, api_visibility="private", **round_events)
+    ui.api_rewind.click(api_rewind, [state, ui.api_to_round], out, api_name="compose_rewind", **round_events)
+    ui.undo.click(on_undo, [state], out, api_visibility="private", **round_events)
+    ui.strength.release(on_strength, [state, ui.strength], out, api_visibility="private", **round_events)
