@@ -22,6 +22,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+import optimizers.preference_image as bayes_image  # noqa: E402
 import optimizers.preference_model as bayes  # noqa: E402
 from optimizers import pixel_distance as judge  # noqa: E402
 from optimizers.preference import PreferenceSearch  # noqa: E402
@@ -29,17 +30,19 @@ from optimizers.simulate import SimulatedUser, full_inversion, judge_batch, rand
 from studio.catalog import Catalog  # noqa: E402
 from studio.commands.compose_sim import load_targets  # noqa: E402
 
-KNOBS = {"rank_depth": "DEFAULT_RANK_DEPTH", "temperature": "DEFAULT_TEMPERATURE", "error_rate": "DEFAULT_ERROR_RATE"}
+KNOBS = {"rank_depth": (bayes, "DEFAULT_RANK_DEPTH"), "temperature": (bayes, "DEFAULT_TEMPERATURE"),
+         "error_rate": (bayes, "DEFAULT_ERROR_RATE"), "warm_from_shown": (bayes_image, "WARM_FROM_SHOWN"),
+         "invert_steps": (bayes_image, "INVERT_STEPS")}
 
 
 def run_setting(model, model_id: str, targets: torch.Tensor, setting: dict, *, k: int, rounds: int, seed: int,
                 method: str) -> tuple[float, float]:
     """Mean judge distance of (the latest pick, the posterior mode) after `rounds`."""
-    saved = {name: getattr(bayes, name) for name in KNOBS.values()}
+    saved = {place: getattr(*place) for place in KNOBS.values()}
     try:
         for knob, value in setting.items():
             if knob in KNOBS:
-                setattr(bayes, KNOBS[knob], value)
+                setattr(*KNOBS[knob], value)
             elif knob not in ("strength", "driver"):
                 raise SystemExit(f"unknown knob {knob!r}; known: strength, driver, {', '.join(KNOBS)}")
         driver = setting.get("driver", "bayes")
@@ -58,8 +61,8 @@ def run_setting(model, model_id: str, targets: torch.Tensor, setting: dict, *, k
             modes.append(float(judge_batch(model, judge, target, search.ask()[:1])[0]))  # next round shows the mode first
         return sum(picks) / len(picks), sum(modes) / len(modes)
     finally:
-        for name, value in saved.items():
-            setattr(bayes, name, value)
+        for (module, name), value in saved.items():
+            setattr(module, name, value)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -9,6 +9,7 @@ its encoder from the same code. Weights: safetensors + JSON config, loaded stric
 """
 from __future__ import annotations
 
+import functools
 import math
 import time
 from dataclasses import asdict, dataclass, fields
@@ -173,6 +174,23 @@ def shipped_inversion(model_id: str) -> Path | None:
     return path if path.is_file() else None
 
 
+def shipped_encoder(model_id: str) -> InversionEncoder | None:
+    """The shipped inversion encoder of a model (CPU, loaded once per process), or None."""
+    path = shipped_inversion(model_id)
+    return None if path is None else _load_shipped(path)
+
+
+@functools.lru_cache(maxsize=8)
+def _load_shipped(path: Path) -> InversionEncoder:
+    return load_inversion(path)
+
+
+def fits(encoder: InversionEncoder, generator: Any) -> bool:
+    """Whether the encoder's latents and images are the generator's."""
+    return encoder.config.latent_dim == generator.latent_dim and encoder.config.resolution == generator.resolution \
+        and encoder.config.channels == generator.channels
+
+
 @torch.no_grad()
 def guess(encoder: InversionEncoder, target: torch.Tensor) -> torch.Tensor:
     """The encoder's latent [d] for one image [1, C, R, R] (resized/converted by the caller)."""
@@ -180,4 +198,4 @@ def guess(encoder: InversionEncoder, target: torch.Tensor) -> torch.Tensor:
 
 
 __all__ = ["InversionConfig", "TrainConfig", "InversionEncoder", "train_inversion", "evaluate_inversion",
-           "save_inversion", "load_inversion", "shipped_inversion", "guess", "unit_shell"]
+           "save_inversion", "load_inversion", "shipped_inversion", "shipped_encoder", "fits", "guess", "unit_shell"]

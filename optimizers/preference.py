@@ -27,17 +27,15 @@ whose replay diverges. Nothing is ever unpickled.
 """
 from __future__ import annotations
 
-import functools
 import json
 import math
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from .inversion import load_inversion, shipped_inversion
+from .inversion import shipped_encoder, shipped_inversion
 from .metric import MODEL_ID, shipped_metric
 from .nevergrad_search import check_nevergrad_name
 from .preference_drivers import DRIVERS, Driver, make_driver
@@ -87,9 +85,8 @@ class PreferenceSearch:
             if generator is None or getattr(generator, "latent_dim", None) != latent_dim:
                 raise ValueError(f"optimizer {self.optimizer!r} needs the generator (generator=...) whose latents "
                                  f"have size {latent_dim}")
-            model_id = self.optimizer.split(":", 1)[1] if ":" in self.optimizer else None
-            path = None if model_id is None else shipped_inversion(model_id)
-            self._encoder = None if path is None else _inversion_encoder(path)
+            model_id = self._model_id = self.optimizer.split(":", 1)[1] if ":" in self.optimizer else None
+            self._encoder = None if model_id is None else shipped_encoder(model_id)
         self._reset()
 
     @staticmethod
@@ -126,19 +123,26 @@ class PreferenceSearch:
             self._start_driver(self.start, self._coords(self.start))
 
     @property
+    def heavy_rounds(self) -> bool:
+        """True when preparing a round costs seconds of CPU, not milliseconds (bayes-image inverts
+        its proposals): a server runs such rounds one at a time."""
+        return _replays_shown(self.optimizer)
+
+    @property
     def _plans_first_round(self) -> bool:
         return bool(getattr(DRIVERS.get(_driver_name(self.optimizer)), "plans_first_round", False))
 
     def _model_options(self, u0: np.ndarray | None) -> dict[str, Any]:
         """What a model-based driver needs: "bayes" the latent metric, "bayes-image" the generator's
-        pixel prior and its render / invert functions on u (z = offset + u @ basis, as `_to_latents`)."""
+        pixel prior (the shipped one when it is this generator's) and its render / invert functions on
+        u (z = offset + u @ basis, as `_to_latents`)."""
         if _driver_name(self.optimizer) != "bayes-image":
             return {"metric": self._search_metric()}
         step = torch.zeros(self.latent_dim) if u0 is None else torch.from_numpy(u0).float()
         offset = self.center if self.start is None else \
             self.start - (step if self.basis is None else step @ self.basis)
         render, invert = generator_bridge(self.generator, offset=offset, basis=self.basis, encoder=self._encoder)
-        return {"prior": pixel_prior(self.generator), "render": render, "invert": invert}
+        return {"prior": pixel_prior(self.generator, model_id=self._model_id), "render": render, "invert": invert}
 
     def _search_metric(self) -> np.ndarray | None:
         """"bayes:<model id>": the model's shipped latent metric M [d, d], in u: B M B^T."""
@@ -369,11 +373,6 @@ def _named_metric(optimizer: str, latent_dim: int) -> torch.Tensor | None:
     if metric.shape != (latent_dim, latent_dim):
         raise ValueError(f"optimizer {optimizer!r} is for latents of size {metric.shape[0]}, not {latent_dim}")
     return metric
-
-
-@functools.lru_cache(maxsize=8)
-def _inversion_encoder(path: Path) -> Any:
-    return load_inversion(path)
 
 
 def _basis(x: Any, d: int) -> torch.Tensor:

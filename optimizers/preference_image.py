@@ -24,14 +24,23 @@ were shown (no inversion), so undo and loading a session stay fast.
 """
 from __future__ import annotations
 
+import json
+import logging
+import threading
 import weakref
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
 import torch
 
+from weightfile import WeightFileError, load_weights, save_weights
+
+from .metric import MODEL_ID, SHIPPED
 from .preference_model import ChoiceModel, mean_pairwise_sq
+
+log = logging.getLogger(__name__)
 
 # Chosen on fashion32 (results/compose_image_prototype_fashion32.txt, 12 targets apart from the README's,
 # 20%-wrong rankings, share of the gap closed): 64 directions 62%, 128 70%, 256 69% (30 inversion steps);
@@ -41,6 +50,7 @@ DEFAULT_COMPONENTS = 128  # principal directions of the target image
 PRIOR_SAMPLES = 2048  # generated images they are estimated from (once per generator and process)
 INVERT_STEPS = 60
 INVERT_LR = 0.05
+WARM_FROM_SHOWN = True  # each inversion starts from the better of the encoder's guess and the nearest shown candidate
 
 
 @dataclass(frozen=True)
@@ -58,30 +68,94 @@ class PixelPrior:
 
 
 _PRIORS: "weakref.WeakKeyDictionary[Any, dict[int, PixelPrior]]" = weakref.WeakKeyDictionary()
+_LOCK = threading.Lock()  # two first rounds at once compute (or load) a model's prior once
+FORMAT = "studio-pixel-prior/1"
+PROBES = 4  # latents whose images a shipped prior keeps, to check it belongs to the generator at hand
+
+
+def pixel_prior(generator: Any, components: int = DEFAULT_COMPONENTS, *, n: int = PRIOR_SAMPLES, seed: int = 0,
+                batch: int = 128, model_id: str | None = None) -> PixelPrior:
+    """Principal directions of n generated images (cached per generator object and r). With
+    `model_id`, the shipped assets/preference/<model id>-pixels.safetensors is used instead when it
+    holds >= r directions and its probe images are this generator's (else it is computed)."""
+    with _LOCK:
+        cache = _PRIORS.setdefault(generator, {}) if _weakrefable(generator) else {}
+        if components not in cache:
+            shipped = shipped_pixel_prior(model_id, generator, components) if model_id else None
+            cache[components] = shipped or fit_pixel_prior(generator, components, n=n, seed=seed, batch=batch)[0]
+        return cache[components]
 
 
 @torch.no_grad()
-def pixel_prior(generator: Any, components: int = DEFAULT_COMPONENTS, *, n: int = PRIOR_SAMPLES, seed: int = 0,
-                batch: int = 128) -> PixelPrior:
-    """Principal directions of n generated images (cached per generator object and r)."""
-    cache = _PRIORS.setdefault(generator, {}) if _weakrefable(generator) else {}
-    if components not in cache:
-        z = torch.randn(n, generator.latent_dim, generator=torch.Generator().manual_seed(seed))
-        x = torch.cat([generator.generate(zb).flatten(1) for zb in z.split(batch)]).double()
-        mean = x.mean(0)
-        centered = x - mean
-        r = min(components, n - 1, x.shape[1])
-        # eigen-decomposition of the smaller Gram side: [n, n] or [P, P]
-        if x.shape[1] <= n:
-            values, vectors = torch.linalg.eigh(centered.T @ centered)
-            values, basis = values.flip(0)[:r], vectors.flip(1)[:, :r]
-        else:
-            values, vectors = torch.linalg.eigh(centered @ centered.T)
-            values, vectors = values.flip(0)[:r], vectors.flip(1)[:, :r]
-            basis = centered.T @ vectors / values.clamp_min(1e-12).sqrt()
-        variance = (values / (n - 1)).clamp_min(1e-12)
-        cache[components] = PixelPrior(mean.numpy(), basis.numpy(), variance.numpy())
-    return cache[components]
+def fit_pixel_prior(generator: Any, components: int = DEFAULT_COMPONENTS, *, n: int = PRIOR_SAMPLES, seed: int = 0,
+                    batch: int = 128) -> tuple[PixelPrior, torch.Tensor]:
+    """The prior of n generated images, and the first `PROBES` of their latents [PROBES, d]."""
+    z = torch.randn(n, generator.latent_dim, generator=torch.Generator().manual_seed(seed))
+    x = torch.cat([generator.generate(zb).flatten(1) for zb in z.split(batch)]).double()
+    mean = x.mean(0)
+    centered = x - mean
+    r = min(components, n - 1, x.shape[1])
+    # eigen-decomposition of the smaller Gram side: [n, n] or [P, P]
+    if x.shape[1] <= n:
+        values, vectors = torch.linalg.eigh(centered.T @ centered)
+        values, basis = values.flip(0)[:r], vectors.flip(1)[:, :r]
+    else:
+        values, vectors = torch.linalg.eigh(centered @ centered.T)
+        values, vectors = values.flip(0)[:r], vectors.flip(1)[:, :r]
+        basis = centered.T @ vectors / values.clamp_min(1e-12).sqrt()
+    variance = (values / (n - 1)).clamp_min(1e-12)
+    return PixelPrior(mean.numpy(), basis.numpy(), variance.numpy()), z[:PROBES].clone()
+
+
+def save_pixel_prior(prior: PixelPrior, generator: Any, probes: torch.Tensor, path: str | Path, *,
+                     info: dict[str, Any] | None = None) -> Path:
+    """PATH.safetensors: mean and variance (float32), basis (float16: half the size, and the prior
+    needs no more) and the generator's images of `probes`, which `load_pixel_prior` checks."""
+    with torch.no_grad():
+        images = generator.generate(probes).flatten(1).float()
+    tensors = {"mean": torch.from_numpy(prior.mean).float(), "basis": torch.from_numpy(prior.basis).half(),
+               "variance": torch.from_numpy(prior.variance).float(), "probe_latents": probes.float(),
+               "probe_images": images}
+    return save_weights(path, tensors, format=FORMAT, metadata={"info": json.dumps(info or {})}, sidecar=False)
+
+
+def load_pixel_prior(path: str | Path, generator: Any) -> PixelPrior:
+    """Strict load of `save_pixel_prior` output for `generator`: WeightFileError if the shapes do not
+    fit it or its images of the probe latents differ (another or a retrained generator)."""
+    t = load_weights(path, format=FORMAT, kind="pixel prior", require_config=False).tensors
+    names = {"mean", "basis", "variance", "probe_latents", "probe_images"}
+    if set(t) != names:
+        raise WeightFileError(f"{path}: a pixel prior file needs tensors {sorted(names)}, has {sorted(t)}")
+    mean, basis, variance = t["mean"].double(), t["basis"].double(), t["variance"].double()
+    pixels = generator.channels * generator.resolution ** 2
+    if mean.shape != (pixels,) or basis.dim() != 2 or basis.shape[0] != pixels or variance.shape != basis.shape[1:] \
+            or t["probe_latents"].shape[1:] != (generator.latent_dim,) \
+            or t["probe_images"].shape != (len(t["probe_latents"]), pixels):
+        raise WeightFileError(f"{path}: shapes do not fit a generator of {pixels} pixels and latent size "
+                              f"{generator.latent_dim}")
+    if not all(torch.isfinite(v).all() for v in t.values()) or (variance <= 0).any():
+        raise WeightFileError(f"{path}: non-finite values or non-positive variances")
+    with torch.no_grad():
+        images = generator.generate(t["probe_latents"].float()).flatten(1).float()
+    if (images - t["probe_images"]).abs().max() > 1e-3:
+        raise WeightFileError(f"{path}: made for another generator (its probe images differ)")
+    return PixelPrior(mean.numpy(), basis.numpy(), variance.numpy())
+
+
+def shipped_pixel_prior(model_id: str, generator: Any, components: int = DEFAULT_COMPONENTS) -> PixelPrior | None:
+    """The shipped prior's top `components` directions, if one is shipped for this very generator
+    (a stale or broken file is logged and ignored: the caller computes the prior instead)."""
+    path = SHIPPED / f"{model_id}-pixels.safetensors"
+    if not MODEL_ID.fullmatch(model_id) or not path.is_file():
+        return None
+    try:
+        prior = load_pixel_prior(path, generator)
+    except WeightFileError as e:
+        log.warning("ignoring the shipped pixel prior: %s", e)
+        return None
+    if prior.components < components:
+        return None
+    return PixelPrior(prior.mean, prior.basis[:, :components].copy(), prior.variance[:components].copy())
 
 
 def _weakrefable(obj: Any) -> bool:
@@ -115,14 +189,11 @@ class ImageBayesDriver(ChoiceModel):
         self.incumbent = np.zeros(self.space) if u0 is None else self.start.copy()
         self.pending: np.ndarray | None = None
         self._eps: np.ndarray | None = None  # this round's draws: [k, r] targets, or [k, m] prior latents in round 0
+        self._shown: list[np.ndarray] = []  # the latents shown in each told round (aligned with self.events)
 
     def _features(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         centered = np.asarray(images, dtype=np.float64) - self.prior.mean
         return centered @ self.prior.basis, (centered ** 2).sum(1)
-
-    def set_strength(self, strength: float) -> None:
-        self.strength = float(strength)
-        self.pending = None
 
     def _draw(self) -> np.ndarray:
         if self._eps is None:
@@ -137,12 +208,20 @@ class ImageBayesDriver(ChoiceModel):
             if not self.events and self.start is None:  # round 0: k latents of the prior
                 self.pending = eps.copy()
             else:
-                targets = self.prior.mean + self._posterior_draws(eps, self.strength, True) @ self.prior.basis.T
-                init = np.repeat(self.incumbent[None], self.k, axis=0)
-                self.pending = self.invert(targets, init)
+                a = self._posterior_draws(eps, self.strength, True)
+                self.pending = self.invert(self.prior.mean + a @ self.prior.basis.T, self._nearest_shown(a))
                 if not self.events:  # the warm start itself leads round 0
                     self.pending[0] = self.start
         return self.pending
+
+    def _nearest_shown(self, a: np.ndarray) -> np.ndarray:
+        """[k, m]: for each target mean + B a, the latent of the shown candidate whose image is nearest
+        to it (||x - t||^2 = ||x - mean||^2 - 2 f.a + ||a||^2, from the recorded features; no rendering)."""
+        if not WARM_FROM_SHOWN or not self._shown:
+            return np.repeat(self.incumbent[None], len(a), axis=0)
+        f = np.concatenate([event[0] for event in self.events])
+        sq = np.concatenate([event[1] for event in self.events])
+        return np.concatenate(self._shown)[np.argmin(sq[None] - 2 * a @ f.T, axis=1)]
 
     def offer(self, candidates: np.ndarray) -> None:
         """Take [k, m] as this round's candidates: the ones it proposed before, for an undo (its
@@ -158,15 +237,17 @@ class ImageBayesDriver(ChoiceModel):
         f, sq = self._features(images)
         self.incumbent = candidates[order[0]].copy()
         self._record(f, sq, mean_pairwise_sq(images), order)
+        self._shown.append(candidates.copy())
         self.pending, self._eps = None, None
 
 
 def generator_bridge(generator: Any, *, offset: torch.Tensor, basis: torch.Tensor | None, encoder: Any = None,
-                     steps: int = INVERT_STEPS, lr: float = INVERT_LR, prior_weight: float = 1.0):
+                     steps: int | None = None, lr: float = INVERT_LR, prior_weight: float = 1.0):
     """`render` and `invert` for `ImageBayesDriver` on coordinates u (z = offset + u @ basis): invert
     starts from the inversion encoder's guess (else from u_init) and takes `steps` Adam steps on the
     pixel MSE plus the latent prior ((mean z^2) - 1)^2."""
     pinv = None if basis is None else torch.linalg.pinv(basis.double()).float()
+    steps = INVERT_STEPS if steps is None else int(steps)
 
     def to_z(u: torch.Tensor) -> torch.Tensor:
         return offset + (u if basis is None else u @ basis)
@@ -177,19 +258,24 @@ def generator_bridge(generator: Any, *, offset: torch.Tensor, basis: torch.Tenso
 
     def invert(images: np.ndarray, u_init: np.ndarray) -> np.ndarray:
         target = torch.as_tensor(images, dtype=torch.float32)
-        with torch.no_grad():
-            if encoder is not None:
+        def loss_of(u: torch.Tensor) -> torch.Tensor:
+            z = to_z(u)
+            return (generator.generate(z).flatten(1) - target).pow(2).mean(1) + prior_weight * (z.pow(2).mean(1) - 1).pow(2)
+
+        u = torch.as_tensor(u_init, dtype=torch.float32)
+        if encoder is not None:
+            with torch.no_grad():
                 shape = (len(target), generator.channels, generator.resolution, generator.resolution)
                 z0 = encoder(target.view(shape).clamp(-1, 1))
-                u = z0 - offset if pinv is None else (z0 - offset) @ pinv
-            else:
-                u = torch.as_tensor(u_init, dtype=torch.float32)
+                guess = z0 - offset if pinv is None else (z0 - offset) @ pinv
+                if WARM_FROM_SHOWN:  # per target, the better start of the two
+                    u = torch.where((loss_of(guess) <= loss_of(u))[:, None], guess, u)
+                else:
+                    u = guess
         u = u.clone().requires_grad_(True)
         opt = torch.optim.Adam([u], lr=lr, betas=(0.9, 0.99))
         for _ in range(steps):
-            z = to_z(u)
-            loss = (generator.generate(z).flatten(1) - target).pow(2).mean(1) \
-                + prior_weight * (z.pow(2).mean(1) - 1).pow(2)
+            loss = loss_of(u)
             opt.zero_grad()
             loss.sum().backward()
             opt.step()
@@ -198,4 +284,5 @@ def generator_bridge(generator: Any, *, offset: torch.Tensor, basis: torch.Tenso
     return render, invert
 
 
-__all__ = ["ImageBayesDriver", "PixelPrior", "pixel_prior", "generator_bridge", "DEFAULT_COMPONENTS"]
+__all__ = ["ImageBayesDriver", "PixelPrior", "pixel_prior", "fit_pixel_prior", "save_pixel_prior", "load_pixel_prior",
+           "shipped_pixel_prior", "generator_bridge", "DEFAULT_COMPONENTS"]

@@ -95,6 +95,13 @@ class ChoiceModel:
         self.hessian = np.diag(self.prior_precision)  # of the negative log-posterior at the mode
         self.events: list[tuple[np.ndarray, np.ndarray, float, tuple[int, ...]]] = []  # (f, sq, spread, order)
 
+    def set_strength(self, strength: float) -> None:
+        """Spread of the proposals around the mode (1 = the posterior's own spread); the round's
+        random draws are kept and rescaled, so changing it any number of times replays the same.
+        (A driver keeps `strength` and its round's proposals in `pending`, made again on `ask`.)"""
+        self.strength = float(strength)
+        self.pending = None
+
     def _posterior_draws(self, eps: np.ndarray, strength: float, with_mode: bool) -> np.ndarray:
         """[k, m] targets: the mode plus `strength` times posterior-shaped draws (row 0 the mode itself)."""
         chol = np.linalg.cholesky(np.linalg.inv(self.hessian))  # posterior covariance factor
@@ -210,12 +217,6 @@ class BayesDriver(ChoiceModel):
         self._eps: np.ndarray | None = None  # [k, m] this round's N(0, I) draws
 
     # -- proposals -------------------------------------------------------------------------------
-    def set_strength(self, strength: float) -> None:
-        """Spread of the proposals around the mode (1 = the posterior's own spread); the round's
-        random draws are kept and rescaled, so changing it any number of times replays the same."""
-        self.strength = float(strength)
-        self.pending = None
-
     def ask(self) -> np.ndarray:
         """[k, m_u] candidates of the current round (drawn once, then cached until told)."""
         if self._eps is None:

@@ -6,7 +6,9 @@ import pytest
 import torch
 
 from optimizers import PreferenceSearch
-from optimizers.preference_image import pixel_prior
+from optimizers import preference_image
+from optimizers.preference_image import fit_pixel_prior, load_pixel_prior, pixel_prior, save_pixel_prior
+from weightfile import WeightFileError
 from tests.conftest import assert_replays
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # see conftest.py
@@ -99,3 +101,43 @@ def test_shipped_model_with_its_inversion_encoder():
     assert search.ask().shape == (4, 64) and torch.isfinite(search.ask()).all()
     with pytest.raises(ValueError, match="needs the generator"):
         PreferenceSearch(32, optimizer="bayes-image:fashion32", generator=gen)
+
+
+def test_pixel_prior_file_belongs_to_its_generator(tmp_path, monkeypatch, caplog):
+    gen = Linear()
+    prior, probes = fit_pixel_prior(gen, 6, n=512)
+    path = save_pixel_prior(prior, gen, probes, tmp_path / "lin-pixels")
+    loaded = load_pixel_prior(path, gen)
+    np.testing.assert_allclose(loaded.basis, prior.basis, atol=1e-3)  # stored as float16
+    np.testing.assert_allclose(loaded.variance, prior.variance, rtol=1e-6)
+    with pytest.raises(WeightFileError, match="another generator"):
+        load_pixel_prior(path, Linear(seed=5))  # same shapes, other weights: its probe images differ
+    monkeypatch.setattr(preference_image, "SHIPPED", tmp_path)
+    shipped = pixel_prior(gen, 4, model_id="lin")  # the file's top 4 directions, not a fresh fit
+    np.testing.assert_array_equal(shipped.basis, loaded.basis[:, :4])
+    other = Linear(seed=5)
+    with caplog.at_level("WARNING"):
+        refit = pixel_prior(other, 4, n=512, model_id="lin")  # stale for this one: computed instead
+    assert "another generator" in caplog.text
+    np.testing.assert_allclose(np.abs(refit.basis.T @ fit_pixel_prior(other, 4, n=512)[0].basis), np.eye(4), atol=1e-6)
+
+
+@pytest.mark.parametrize("model_id", ["faces64", "fashion32", "textures64"])
+def test_shipped_pixel_priors_are_their_generators(model_id):
+    """Retraining a generator without rerunning scripts/fit_preference_metric.py fails here."""
+    from studio.catalog import Catalog
+    prior = load_pixel_prior(preference_image.SHIPPED / f"{model_id}-pixels.safetensors", Catalog().generator(model_id))
+    assert prior.components == preference_image.DEFAULT_COMPONENTS
+
+
+def test_proposals_start_from_the_nearest_shown_candidate():
+    gen = Linear()
+    starts = []
+    search = PreferenceSearch(6, k=4, method="rank", optimizer="bayes-image", generator=gen, seed=3)
+    invert = search._driver.invert
+    search._driver.invert = lambda images, init: (starts.append(init.copy()), invert(images, init))[1]
+    shown = search.ask().numpy().astype(np.float64)
+    search.tell_ranking([2, 0, 1, 3])
+    search.ask()
+    assert len(starts) == 1 and all(any(np.allclose(row, s) for s in shown) for row in starts[0])
+    search._driver.invert = invert
