@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 
 import pytest
+import torch
 
 import app as app_main
 from studio.app import create_app, serve
@@ -55,3 +56,65 @@ def test_app_refuses_an_empty_catalog(tmp_path, capsys):
     empty.write_text(json.dumps({"models": []}))
     assert app_main.main(["--catalog", str(empty)]) == 2
     assert "no generator" in capsys.readouterr().err
+
+
+def test_heavy_compose_rounds_run_one_at_a_time(built, monkeypatch):
+    """Compose events skip the queue; rounds whose proposals are inversions (bayes-image) take
+    seconds of CPU, so two tabs ranking at once prepare their rounds one after the other."""
+    import threading
+    import time
+
+    from optimizers import preference_image
+    from studio.app import compose
+    from studio.app.context import Ctx
+    from studio.app.state import UserState
+
+    catalog, _demo = built
+    ctx = Ctx(catalog)
+    running, overlaps = [0], []
+    invert = preference_image.ImageBayesDriver.__init__
+
+    def slow_init(self, *args, **kwargs):  # every inversion of every tab's driver sleeps and counts
+        invert(self, *args, **kwargs)
+        inner = self.invert
+
+        def counted(images, init):
+            running[0] += 1
+            overlaps.append(running[0])
+            time.sleep(0.05)
+            running[0] -= 1
+            return inner(images, init)
+        self.invert = counted
+
+    monkeypatch.setattr(preference_image.ImageBayesDriver, "__init__", slow_init)
+    tabs = [UserState.new("tiny") for _ in range(3)]
+    for st in tabs:
+        compose.start(ctx, st, k=4, method="rank", strength=0.6, source="random", seed=0, optimizer="bayes-image")
+        compose.round_view(ctx, st)
+    assert tabs[0].compose.heavy_rounds
+
+    def play(st):
+        for _ in range(3):
+            compose.choose(ctx, st, [1, 0, 2, 3])
+            compose.round_view(ctx, st)
+    threads = [threading.Thread(target=play, args=(st,)) for st in tabs]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(overlaps) == 9 and max(overlaps) == 1  # 3 tabs x 3 rounds, never two at once
+    assert all(st.compose.rounds == 3 for st in tabs)
+
+
+def test_inspire_starts_from_the_shipped_inversion_encoder(built):
+    from studio.app.inspire import start_guess
+    from studio.catalog import Catalog as Shipped
+
+    catalog, _demo = built
+    assert start_guess("tiny", catalog.generator("tiny"), torch.zeros(1, 1, 16, 16)) is None  # ships none
+    model = Shipped().generator("fashion32")
+    target = model.generate(torch.randn(1, 64, generator=torch.Generator().manual_seed(3)))
+    z = start_guess("fashion32", model, target)
+    assert z.shape == (64,)
+    random = model.generate(torch.randn(16, 64, generator=torch.Generator().manual_seed(4)))
+    assert (model.generate(z[None]) - target).pow(2).mean() < (random - target).pow(2).mean((1, 2, 3)).min()

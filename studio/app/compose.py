@@ -3,7 +3,8 @@
 The preference search (`optimizers.PreferenceSearch`) proposes; the session records every round
 (candidates as nodes under the previous choice, and the choice), so the lineage strip, undo and
 branching from an earlier round are views of that tree. A round is cheap: one batch of k
-generations and k small PNGs, no queue. The lineage goes out as one strip image (a click maps
+generations and k small PNGs, no queue; except with bayes-image, whose proposals are inversions
+(seconds of CPU), so those rounds are computed one at a time (`Ctx.heavy_round`). The lineage goes out as one strip image (a click maps
 its x to a round): Gradio checks and caches every file of a response, ~2 ms each on 2 cores, so
 24 thumbnails as gallery items cost more than the round's generations.
 """
@@ -74,7 +75,8 @@ def start(ctx: Ctx, st: UserState, *, k: int, method: str, strength: float, sour
 def round_view(ctx: Ctx, st: UserState):
     """(candidates, lineage, best image, status) for the round on screen."""
     pref = _pref(st)
-    z = pref.ask()  # [k, d]
+    with ctx.heavy_round(pref.heavy_rounds):
+        z = pref.ask()  # [k, d]
     images = ctx.render(st.session.model, z)
     st.compose_view = View(z=z, kind="compose", parent=st.compose_parent,
                            infos=[{"round": pref.rounds, "index": i} for i in range(len(z))])
@@ -90,10 +92,11 @@ def choose(ctx: Ctx, st: UserState, order: list[int]) -> None:
     pref, s, view = _pref(st), st.session, st.compose_view
     if view.z is None:
         raise ValueError("no round on screen")
-    if len(order) == 1:
-        pref.tell_pick(int(order[0]))
-    else:
-        pref.tell_ranking([int(i) for i in order])
+    with ctx.heavy_round(pref.heavy_rounds):  # the driver prepares the next round as it learns
+        if len(order) == 1:
+            pref.tell_pick(int(order[0]))
+        else:
+            pref.tell_ranking([int(i) for i in order])
     ids = [s.add(z, kind="compose", parent=st.compose_parent, info=info).id for z, info in zip(view.z, view.infos)]
     rnd = s.add_round(ids, parent_round=st.compose_round)
     rnd.choice = [ids[i] for i in order]
@@ -126,7 +129,8 @@ def rewind(ctx: Ctx, st: UserState, to_round: int) -> None:
     if not 0 <= to_round <= pref.rounds:
         raise ValueError(f"no round {to_round + 1} to go back to (this composite has {pref.rounds} rounds)")
     lineage = st.session.lineage(st.compose_round)
-    pref.undo(to_round)
+    with ctx.heavy_round(pref.heavy_rounds):
+        pref.undo(to_round)
     kept = lineage[:to_round]
     st.compose_round = kept[-1].id if kept else None
     st.compose_parent = kept[-1].choice[0] if kept else st.session.settings.get("compose", {}).get("start")

@@ -1,6 +1,7 @@
 """What every tab's callbacks share: the catalog, a scratch folder, and turning errors into messages."""
 from __future__ import annotations
 
+import contextlib
 import functools
 import html
 import inspect
@@ -31,6 +32,7 @@ class Limits:
     max_budget: int = 2000  # evaluations / gradient steps per search
     max_seconds: float = 120.0  # wall clock per search
     searches_at_once: int = 1  # heavy searches running at the same time (the rest wait in the queue)
+    heavy_rounds_at_once: int = 1  # compose rounds that cost seconds (bayes-image) computing at the same time
     queue_size: int = 64  # queued jobs beyond this are refused with a message (API clients queue
     # even the cheap events: gradio_client sends everything through the queue)
 
@@ -47,6 +49,22 @@ class Ctx:
     workdir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="gan-studio-")))
     _cache: dict = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    _heavy: threading.Semaphore = field(init=False)
+
+    def __post_init__(self) -> None:
+        self._heavy = threading.BoundedSemaphore(self.limits.heavy_rounds_at_once)
+
+    @contextlib.contextmanager
+    def heavy_round(self, heavy: bool):
+        """Around work that is seconds of CPU when `heavy` (a bayes-image compose round): such work
+        runs `limits.heavy_rounds_at_once` at a time, the rest waits. Compose events skip the queue
+        because most rounds take milliseconds; several inversion-backed rounds at once would only
+        share the cores, each finishing later, and crowd out everyone's cheap clicks."""
+        if not heavy:
+            yield
+            return
+        with self._heavy:
+            yield
 
     def cached(self, key: Any, make: Callable[[], Any]) -> Any:
         """Shared, lazily made objects (encoders); thread-safe."""

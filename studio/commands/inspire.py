@@ -11,7 +11,7 @@ import torch
 
 from optimizers import Objective, Weights, make_search
 from optimizers.inspire import default_budget
-from optimizers.inversion import guess, load_inversion, shipped_inversion
+from optimizers.inversion import fits, guess, load_inversion, shipped_inversion
 from studio.catalog import Catalog
 from studio.imageio import load_image, save_png, to_pil
 
@@ -74,7 +74,7 @@ def start_latent(spec: str, model_id: str, target: torch.Tensor, model: Any) -> 
     if not path.is_file():
         raise ValueError(f"--start {spec}: no such inversion encoder file")
     encoder = load_inversion(path, device=model.device)
-    if encoder.config.latent_dim != model.latent_dim or encoder.config.resolution != model.resolution:
+    if not fits(encoder, model):
         raise ValueError(f"{path}: inversion encoder is for another generator shape")
     return guess(encoder, target), f"inversion:{path.name}"
 
