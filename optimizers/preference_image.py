@@ -11,11 +11,12 @@ their variances)) the logits are 2 (B^T (x_i - mean)) . a - ||x_i - mean||^2, li
 posterior over a is the same concave multinomial logistic regression, exact in the candidates'
 full pixel norms; only the target is limited to r directions. Each round shows the generation
 closest to the posterior mode and to k-1 Thompson samples of it (`strength` scales their spread):
-the target images are turned into latents by the model's learned inversion encoder and a few
-Adam steps on the pixel distance (`invert`), which the caller supplies with the generator.
+the target images are turned into latents by a few Adam steps on the pixel distance (`invert`,
+which the caller supplies with the generator), each started from the better of the model's learned
+inversion encoder's guess and the nearest candidate shown so far.
 
 Measured against the latent-metric driver (README, compose section; 20 rounds of 9, rankings by a
-20%-wrong user): 79% of the random -> full-inversion gap on faces64 (bayes 66%), 66% on fashion32
+20%-wrong user): 79% of the random -> full-inversion gap on faces64 (bayes 66%), 82% on fashion32
 (bayes 54%): nothing is lost between latent and pixel distance. The price is the inversion, about
 3 s a round on fashion32 and 5 s on faces64 on 2 CPU threads, instead of milliseconds.
 
