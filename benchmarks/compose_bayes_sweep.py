@@ -7,7 +7,8 @@
 Each argument is one setting: `driver` is "bayes" (the latent metric, default) or "bayes-image" (the
 choice model on the candidates' images); `strength` goes to `PreferenceSearch`; `rank_depth`, `temperature` and
 `error_rate` replace the driver's module defaults (`optimizers.preference_model.DEFAULT_*`) for that
-setting. Printed per setting: the mean judge distance (pixel MSE) of the user's latest pick and of the
+setting, and for bayes-image `warm_from_shown`, `invert_steps` and `components` those of
+`optimizers.preference_image` (WARM_FROM_SHOWN, INVERT_STEPS, DEFAULT_COMPONENTS). Printed per setting: the mean judge distance (pixel MSE) of the user's latest pick and of the
 driver's posterior mode after the last round, and the share of the random -> inversion gap each closes.
 """
 from __future__ import annotations
@@ -32,7 +33,7 @@ from studio.commands.compose_sim import load_targets  # noqa: E402
 
 KNOBS = {"rank_depth": (bayes, "DEFAULT_RANK_DEPTH"), "temperature": (bayes, "DEFAULT_TEMPERATURE"),
          "error_rate": (bayes, "DEFAULT_ERROR_RATE"), "warm_from_shown": (bayes_image, "WARM_FROM_SHOWN"),
-         "invert_steps": (bayes_image, "INVERT_STEPS")}
+         "invert_steps": (bayes_image, "INVERT_STEPS"), "components": (bayes_image, "DEFAULT_COMPONENTS")}
 
 
 def run_setting(model, model_id: str, targets: torch.Tensor, setting: dict, *, k: int, rounds: int, seed: int,

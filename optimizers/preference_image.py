@@ -74,11 +74,12 @@ FORMAT = "studio-pixel-prior/1"
 PROBES = 4  # latents whose images a shipped prior keeps, to check it belongs to the generator at hand
 
 
-def pixel_prior(generator: Any, components: int = DEFAULT_COMPONENTS, *, n: int = PRIOR_SAMPLES, seed: int = 0,
+def pixel_prior(generator: Any, components: int | None = None, *, n: int = PRIOR_SAMPLES, seed: int = 0,
                 batch: int = 128, model_id: str | None = None) -> PixelPrior:
     """Principal directions of n generated images (cached per generator object and r). With
     `model_id`, the shipped assets/preference/<model id>-pixels.safetensors is used instead when it
     holds >= r directions and its probe images are this generator's (else it is computed)."""
+    components = DEFAULT_COMPONENTS if components is None else int(components)
     with _LOCK:
         cache = _PRIORS.setdefault(generator, {}) if _weakrefable(generator) else {}
         if components not in cache:
