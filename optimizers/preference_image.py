@@ -246,7 +246,8 @@ class ImageBayesDriver(ChoiceModel):
 def generator_bridge(generator: Any, *, offset: torch.Tensor, basis: torch.Tensor | None, encoder: Any = None,
                      steps: int | None = None, lr: float = INVERT_LR, prior_weight: float = 1.0):
     """`render` and `invert` for `ImageBayesDriver` on coordinates u (z = offset + u @ basis): invert
-    starts from the inversion encoder's guess (else from u_init) and takes `steps` Adam steps on the
+    starts each target from whichever of the inversion encoder's guess and u_init (the driver's
+    nearest shown candidate) has the lower loss, and takes `steps` Adam steps on that loss, the
     pixel MSE plus the latent prior ((mean z^2) - 1)^2."""
     pinv = None if basis is None else torch.linalg.pinv(basis.double()).float()
     steps = INVERT_STEPS if steps is None else int(steps)
@@ -260,9 +261,11 @@ def generator_bridge(generator: Any, *, offset: torch.Tensor, basis: torch.Tenso
 
     def invert(images: np.ndarray, u_init: np.ndarray) -> np.ndarray:
         target = torch.as_tensor(images, dtype=torch.float32)
+
         def loss_of(u: torch.Tensor) -> torch.Tensor:
             z = to_z(u)
-            return (generator.generate(z).flatten(1) - target).pow(2).mean(1) + prior_weight * (z.pow(2).mean(1) - 1).pow(2)
+            return (generator.generate(z).flatten(1) - target).pow(2).mean(1) \
+                + prior_weight * (z.pow(2).mean(1) - 1).pow(2)
 
         u = torch.as_tensor(u_init, dtype=torch.float32)
         if encoder is not None:
