@@ -56,7 +56,7 @@ def direct(ctx: Ctx, model_id: str, *, k: int, rounds: int, seed: int = 0) -> di
     outputs = (gr.Gallery(format="png", render=False), gr.Image(format="png", render=False),
                gr.Image(format="png", render=False))  # candidates, lineage strip, current choice
     st = UserState.new(model_id)
-    compose.start(ctx, st, k=k, method="pick", strength=0.6, source="random", seed=seed)
+    compose.start(ctx, st, k=k, method="pick", strength=0.6, source="random", seed=seed, optimizer="elitist")
     compose.round_view(ctx, st)  # round 1 on screen (and the model loaded)
     rng = random.Random(seed)
     wall, cpu = [], []
@@ -88,7 +88,7 @@ def served(catalog: Catalog, model_id: str, *, k: int, rounds: int, seed: int = 
         demo.process_api = timed
         c = Client(url, verbose=False, download_files=False)
         c.predict(model_id, api_name="/set_model")
-        c.predict("random", k, "pick", 0.6, seed, api_name="/compose_start")
+        c.predict("random", k, "pick", 0.6, seed, "elitist", api_name="/compose_start")
         rng = random.Random(seed)
         trips = []
         for _ in range(rounds):

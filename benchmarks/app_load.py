@@ -60,7 +60,7 @@ def client_loop(url: str, index: int, seconds: float, model: str | None, fetch: 
             c.predict(model, api_name="/set_model")
         k = rng.choice((4, 9, 16)) if index % 4 == 3 else 9  # most clients use 9, some 4 or 16
         seed = 1000 + index
-        cands, lineage, _best, status = c.predict("random", k, "pick", 0.6, seed, api_name="/compose_start")
+        cands, lineage, _best, status = c.predict("random", k, "pick", 0.6, seed, "elitist", api_name="/compose_start")
         if "Round 1" not in status:
             errors.append(f"start: {status[:80]}")
         seen = {item["image"]["path"] for item in items(cands)}

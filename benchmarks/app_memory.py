@@ -42,7 +42,7 @@ def main() -> int:
             for c in clients:
                 c.predict(model_id, api_name="/set_model")
                 c.predict(0, 0, 16, 0, api_name="/generate")
-                c.predict("random", 9, "pick", 0.6, 0, api_name="/compose_start")
+                c.predict("random", 9, "pick", 0.6, 0, "elitist", api_name="/compose_start")
                 for pick in range(5):
                     c.predict(str(pick), api_name="/compose_round")
             stages[f"after {model_id}"] = rss_mb(proc.pid)

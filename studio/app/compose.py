@@ -37,10 +37,11 @@ def start(ctx: Ctx, st: UserState, *, k: int, method: str, strength: float, sour
           optimizer: str = "auto", directions: bool = True) -> None:
     """A new composite: from random latents, the Browse selection, or the last inspiration result.
 
-    `optimizer` "auto" is our elitist driver for picks and, for rankings, our bayes-image driver when
-    the model ships its inversion encoder, else the bayes driver with the model's shipped latent
-    metric (CMA without either; README: compose-sim); `directions` searches along the model's shipped
-    image directions when it has them (not with bayes-image, which inverts in the whole latent space).
+    `optimizer` "auto" is our bayes-image driver when the model ships its inversion encoder (picks
+    and rankings: README, compose-sim), else elitist for picks and, for rankings, the bayes driver
+    with the model's shipped latent metric (CMA without one); `directions` searches along the model's
+    shipped image directions when it has them (not with bayes-image, which inverts in the whole
+    latent space).
     """
     k = int(k)
     if k not in K_CHOICES:
@@ -58,7 +59,7 @@ def start(ctx: Ctx, st: UserState, *, k: int, method: str, strength: float, sour
         raise ValueError(f"unknown optimizer {optimizer!r}; choose one of {', '.join(OPTIMIZERS)}")
     bayes = PreferenceSearch.bayes_optimizer(s.model)  # "bayes:<model>" when its metric is shipped
     image = PreferenceSearch.image_optimizer(s.model)  # "bayes-image:<model>" when it ships an inversion encoder
-    name = {"auto": "elitist" if method == "pick" else image or bayes, "bayes": bayes or "bayes",
+    name = {"auto": image or ("elitist" if method == "pick" else bayes), "bayes": bayes or "bayes",
             "bayes-image": image or "bayes-image"}.get(optimizer, optimizer)
     # the image driver inverts its targets in the whole latent space: directions would only narrow what it reaches
     sub = ctx.cached(("directions", s.model), lambda: shipped_subspace(s.model)) \
