@@ -64,29 +64,30 @@ def test_heavy_compose_rounds_run_one_at_a_time(built, monkeypatch):
     import threading
     import time
 
-    from optimizers import preference_image
+    from optimizers import preference
     from studio.app import compose
     from studio.app.context import Ctx
     from studio.app.state import UserState
 
     catalog, _demo = built
     ctx = Ctx(catalog)
-    running, overlaps = [0], []
-    invert = preference_image.ImageBayesDriver.__init__
+    running, overlaps, count = [0], [], threading.Lock()
+    bridge = preference.generator_bridge
 
-    def slow_init(self, *args, **kwargs):  # every inversion of every tab's driver sleeps and counts
-        invert(self, *args, **kwargs)
-        inner = self.invert
+    def counting_bridge(*args, **kwargs):  # every tab's inversions sleep and count how many run at once
+        render, invert = bridge(*args, **kwargs)
 
         def counted(images, init):
-            running[0] += 1
-            overlaps.append(running[0])
+            with count:
+                running[0] += 1
+                overlaps.append(running[0])
             time.sleep(0.05)
-            running[0] -= 1
-            return inner(images, init)
-        self.invert = counted
+            with count:
+                running[0] -= 1
+            return invert(images, init)
+        return render, counted
 
-    monkeypatch.setattr(preference_image.ImageBayesDriver, "__init__", slow_init)
+    monkeypatch.setattr(preference, "generator_bridge", counting_bridge)
     tabs = [UserState.new("tiny") for _ in range(3)]
     for st in tabs:
         compose.start(ctx, st, k=4, method="rank", strength=0.6, source="random", seed=0, optimizer="bayes-image")
