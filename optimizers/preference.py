@@ -289,6 +289,12 @@ class PreferenceSearch:
     def to_json(self) -> str:
         return json.dumps(self.to_dict())
 
+    @staticmethod
+    def heavy_state(state: Any) -> bool:
+        """Whether rebuilding this `to_json()` state (a dict) computes rounds that cost seconds
+        (its driver has `heavy_rounds`), so a server can gate `from_json` as it gates rounds."""
+        return isinstance(state, dict) and _replays_shown(state.get("optimizer"))
+
     @classmethod
     def from_json(cls, text: str | dict[str, Any], *, generator: Any = None) -> "PreferenceSearch":
         """Rebuild from `to_json()` output by replaying; any malformed field is a ValueError.

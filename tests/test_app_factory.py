@@ -106,6 +106,20 @@ def test_heavy_compose_rounds_run_one_at_a_time(built, monkeypatch):
     assert len(overlaps) == 9 and max(overlaps) == 1  # 3 tabs x 3 rounds, never two at once
     assert all(st.compose.rounds == 3 for st in tabs)
 
+    for st in tabs:  # three tabs loading saved sessions at once: each replay plans its next round
+        compose.snapshot(st)
+    assert all(preference.PreferenceSearch.heavy_state(st.session.compose) for st in tabs)
+    overlaps.clear()
+    restored = []
+    threads = [threading.Thread(target=lambda st=st: restored.append(compose.restored_search(ctx, st.session)))
+               for st in tabs]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(restored) == 3 and all(r[0].rounds == 3 for r in restored)
+    assert overlaps and max(overlaps) == 1
+
 
 def test_inspire_starts_from_the_shipped_inversion_encoder(built):
     from studio.app.inspire import start_guess

@@ -155,7 +155,8 @@ def restored_search(ctx: Ctx, session: Session) -> tuple[PreferenceSearch | None
     if isinstance(rounds, list) and len(rounds) > MAX_RESTORED_ROUNDS:
         raise SessionError(f"the session's composite has {len(rounds)} rounds (limit {MAX_RESTORED_ROUNDS})")
     try:
-        pref = PreferenceSearch.from_json(session.compose, generator=ctx.model(session.model))
+        with ctx.heavy_round(PreferenceSearch.heavy_state(session.compose)):  # replays, then plans a round
+            pref = PreferenceSearch.from_json(session.compose, generator=ctx.model(session.model))
     except ValueError as e:
         raise SessionError(f"the session's composite cannot be restored: {e}") from None
     if pref.latent_dim != ctx.latent_dim(session.model):
