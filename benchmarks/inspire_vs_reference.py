@@ -5,7 +5,8 @@ generator exported to the zoo's format (`export_zoo`, read back with our restric
 handed to the zoo's `ProgressiveGAN.load_state_dict`): Adam lr 1, betas (0, 0.99), 6000 steps,
 pixel distance ("id" feature extractor), prior, realism 0.03. Ours minimises the same loss
 (`optimizers.Objective` with pixel distance; each image scored alone by D, as the reference's
-batch of one is) on the same held-out validation images. Reported per target: the reference's
+batch of one is) on the same held-out validation images. `--loss studio` gives both the studio's
+realism term instead (D in units of its spread, weight STUDIO_REALISM). Reported per target: the reference's
 final loss and wall time, our wall time to reach that loss, and both losses at equal time.
 
     OPENBLAS_NUM_THREADS=1 .venv/bin/python benchmarks/inspire_vs_reference.py --zoo /tmp/zoo \
@@ -33,7 +34,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from generators.ganzoo import export_zoo, read_checkpoint  # noqa: E402
-from optimizers import GradientSearch, Objective  # noqa: E402
+from optimizers import STUDIO_REALISM, GradientSearch, Objective, Weights, realism_spread  # noqa: E402
 from optimizers.inversion import guess, load_inversion, shipped_inversion  # noqa: E402
 from studio.catalog import Catalog  # noqa: E402
 from studio.commands.compose_sim import load_targets  # noqa: E402
@@ -88,13 +89,13 @@ def zoo_model(model, ProgressiveGAN, tmp: Path):
     return zoo
 
 
-def run_reference(zoo, target, steps: int, seed: int, gradient_descent, IDModule):
+def run_reference(zoo, target, steps: int, seed: int, gradient_descent, IDModule, lambda_d: float = 0.03):
     torch.manual_seed(seed)
     start = time.perf_counter()
     out, saved = StampedLines(start), sys.stdout
     sys.stdout = out
     try:
-        _, vector, loss = gradient_descent(zoo, target, IDModule(), IDModule(), lambdaD=0.03, nSteps=steps, lr=1)
+        _, vector, loss = gradient_descent(zoo, target, IDModule(), IDModule(), lambdaD=lambda_d, nSteps=steps, lr=1)
     finally:
         sys.stdout = saved
     seconds = time.perf_counter() - start
@@ -125,6 +126,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--lr", type=float, default=0.1)
     p.add_argument("--prune", default="0.1,0.25", help="fractions of the budget where restarts are halved")
     p.add_argument("--start", default="auto", help="auto (shipped inversion encoder) or none")
+    p.add_argument("--loss", choices=("reference", "studio"), default="reference",
+                   help="reference: realism 0.03 on D's raw score; studio: realism STUDIO_REALISM on D in units of "
+                        "its spread over the model's samples (the reference gets lambdaD = STUDIO_REALISM / spread)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--json")
@@ -138,16 +142,18 @@ def main(argv: list[str] | None = None) -> int:
     inv_path = shipped_inversion(Path(args.model).stem) if args.start == "auto" else None
     encoder = load_inversion(inv_path) if inv_path else None
     prune = tuple(float(f) for f in args.prune.split(",") if f)
+    unit = (realism_spread(model) or 1.0) if args.loss == "studio" else 1.0
+    weights = Weights(realism=STUDIO_REALISM) if args.loss == "studio" else Weights()
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         zoo = zoo_model(model, ProgressiveGAN, Path(tmp))
         shutil.rmtree(scratch, ignore_errors=True)
         for t in range(len(targets)):
             target = targets[t:t + 1]
-            objective = Objective(model, target)
+            objective = Objective(model, target, weights=weights, realism_unit=unit)
             vec, ref_loss, ref_seconds, ref_curve = run_reference(zoo, target, args.ref_steps, args.seed + t,
-                                                                  gradient_descent, IDModule)
-            ref_ours = float(objective(vec)[0][0])  # the same loss, computed by our code
+                                                                  gradient_descent, IDModule, weights.realism / unit)
+            ref_terms = objective.breakdown(vec)  # the same loss, computed by our code
             t0 = time.perf_counter()
             start = guess(encoder, target) if encoder is not None else None
             guess_seconds = time.perf_counter() - t0
@@ -157,7 +163,8 @@ def main(argv: list[str] | None = None) -> int:
             curve = [(s + guess_seconds, loss) for _, loss, s in result.history]
             reach = next((s for s, loss in curve if loss <= ref_loss), None)
             our_end = curve[-1][0]
-            row = {"target": t, "ref_loss": ref_loss, "ref_loss_by_our_objective": ref_ours,
+            row = {"target": t, "ref_loss": ref_loss, "ref_loss_by_our_objective": ref_terms["loss"],
+                   "ref_distance": ref_terms["distance"], "our_distance": objective.breakdown(result.latent)["distance"],
                    "ref_seconds": ref_seconds, "our_loss": result.loss, "our_seconds": our_end,
                    "our_steps": result.steps, "stopped": result.stopped,
                    "our_seconds_to_ref_loss": reach, "speedup": ref_seconds / reach if reach else None,
@@ -166,7 +173,9 @@ def main(argv: list[str] | None = None) -> int:
             rows.append(row)
             print(json.dumps(row), flush=True)
     speedups = [r["speedup"] for r in rows if r["speedup"]]
-    summary = {"model": args.model, "ref_steps": args.ref_steps, "threads": args.threads, "rows": rows,
+    summary = {"model": args.model, "ref_steps": args.ref_steps, "threads": args.threads, "loss": args.loss,
+               "realism": weights.realism, "realism_unit": unit,
+               "rows": rows,
                "reached": f"{len(speedups)}/{len(rows)}",
                "median_speedup": sorted(speedups)[len(speedups) // 2] if speedups else None}
     print(json.dumps({k: v for k, v in summary.items() if k != "rows"}))

@@ -3,7 +3,8 @@
 Public API (used by the studio CLI, the Gradio app and the benchmarks):
 
     objective = Objective(generator, target, distance=None,
-                          weights=Weights(distance=1.0, prior=1.0, realism=0.03))
+                          weights=Weights(distance=1.0, prior=1.0, realism=0.03),
+                          realism_unit=1.0)  # the studio: realism_spread(generator), realism STUDIO_REALISM
     loss, terms = objective(z)          # z [N, d] -> loss [N], terms {"distance", "prior", "realism"}: [N]
 
 `distance` is any callable (images [N, C, H, W], target [1, C, H, W]) -> [N] (differentiable for
@@ -50,11 +51,11 @@ More in submodules:
 """
 from .gradient import GradientSearch
 from .nevergrad_search import NevergradSearch, nevergrad_names
-from .objective import Objective, Weights, latent_prior, pixel_distance
+from .objective import STUDIO_REALISM, Objective, Weights, latent_prior, pixel_distance, realism_spread
 from .preference import PreferenceSearch
 from .registry import SEARCHES, make_search
 from .search import ProgressEvent, Search, SearchResult
 
-__all__ = ["Objective", "Weights", "pixel_distance", "latent_prior", "SEARCHES", "make_search", "Search",
+__all__ = ["Objective", "Weights", "pixel_distance", "latent_prior", "realism_spread", "STUDIO_REALISM", "SEARCHES", "make_search", "Search",
            "GradientSearch", "NevergradSearch", "nevergrad_names", "ProgressEvent", "SearchResult",
            "PreferenceSearch"]

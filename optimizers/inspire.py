@@ -19,15 +19,16 @@ def default_budget(method: str) -> int:
 
 def inspire(generator: GeneratorLike, target: torch.Tensor, *, method: str = "gradient", budget: int | None = None,
             seed: int = 0, batch: int | None = None, distance: DistanceFn | None = None,
-            weights: Weights = Weights(), start: torch.Tensor | None = None,
+            weights: Weights = Weights(), realism_unit: float = 1.0, start: torch.Tensor | None = None,
             callback: Callable[[ProgressEvent], None] | None = None,
             should_stop: Callable[[ProgressEvent], bool] | None = None, **search_kw: Any) -> SearchResult:
     """Search the generator's latent space for the image closest to `target` [1, C, H, W].
 
     `method` is "gradient" or a nevergrad optimizer name; `start` (e.g. a learned inversion's
-    guess, [d] or [m, d]) seeds the search; other keywords go to the strategy.
+    guess, [d] or [m, d]) seeds the search; `realism_unit=realism_spread(generator)` weighs D as the
+    studio does (1: the reference's raw score); other keywords go to the strategy.
     """
-    objective = Objective(generator, target, distance=distance, weights=weights)
+    objective = Objective(generator, target, distance=distance, weights=weights, realism_unit=realism_unit)
     search = make_search(method, objective, budget=budget or default_budget(method), seed=seed, batch=batch,
                          start=start, **search_kw)
     return search.run(callback=callback, should_stop=should_stop)

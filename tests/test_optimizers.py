@@ -7,7 +7,7 @@ import torch
 
 from generators import PGAN, PGANConfig
 from optimizers import (SEARCHES, GradientSearch, NevergradSearch, Objective, ProgressEvent, SearchResult,
-                        Weights, make_search, pixel_distance)
+                        Weights, make_search, pixel_distance, realism_spread)
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # see conftest.py
 
@@ -52,6 +52,27 @@ def test_objective_rows_are_independent_of_the_batch(model, target):
     together = objective(z)[0]
     alone = torch.cat([objective(z[i:i + 1])[0] for i in range(4)])
     torch.testing.assert_close(together, alone, atol=1e-5, rtol=1e-5)
+
+
+def test_realism_unit_scales_only_the_realism_term(model, target):
+    z = model.sample_latents(3, seed=4)
+    raw_loss, raw = Objective(model, target)(z)
+    loss, terms = Objective(model, target, realism_unit=4.0)(z)
+    torch.testing.assert_close(terms["realism"], raw["realism"] / 4.0)
+    torch.testing.assert_close(terms["distance"], raw["distance"])
+    torch.testing.assert_close(loss, raw_loss - 0.03 * raw["realism"] * 0.75, atol=1e-6, rtol=1e-5)
+    assert Objective(model, target, realism_unit=4.0).with_weights(Weights(prior=0.5)).realism_unit == 4.0
+    for bad in (0, -1.0, math.inf, math.nan, "2"):
+        with pytest.raises(ValueError, match="realism_unit"):
+            Objective(model, target, realism_unit=bad)
+
+
+def test_realism_spread_is_the_std_of_d_over_the_models_own_samples(model):
+    z = torch.randn(40, 8, generator=torch.Generator().manual_seed(5))
+    with torch.no_grad():
+        scores = torch.stack([model.realism(model.generate(z[i:i + 1]))[0] for i in range(40)])  # one at a time
+    assert realism_spread(model, samples=40, seed=5) == pytest.approx(float(scores.std()), rel=1e-4)
+    assert realism_spread(NaNGenerator()) is None  # no discriminator, no unit
 
 
 def test_objective_weights_and_gradients(model, target):

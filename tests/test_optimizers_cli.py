@@ -6,6 +6,7 @@ import json
 import pytest
 import torch
 
+from optimizers import STUDIO_REALISM, realism_spread
 from optimizers.inversion import (InversionConfig, InversionEncoder, TrainConfig, load_inversion, save_inversion,
                                   train_inversion)
 from optimizers.simulate import SimulatedUser, compose, random_search
@@ -29,17 +30,29 @@ def target_png(tmp_path, tiny_model):
     return path
 
 
-def test_inspire_gradient_writes_png_and_report(catalog_env, target_png, tmp_path, capsys):
+def test_inspire_gradient_writes_png_and_report(catalog_env, target_png, tmp_path, capsys, tiny_model):
     out, report = tmp_path / "out.png", tmp_path / "r.json"
     assert main(["inspire", "--model", "tiny", "--image", str(target_png), "--budget", "6", "--batch", "2",
                  "--out", str(out), "--json", str(report), "--quiet"]) == 0
     data = json.loads(report.read_text())
     assert data["steps"] == 6 and data["method"] == "gradient" and len(data["latent"]) == 8
     assert set(data["terms"]) == {"distance", "prior", "realism"} and data["seconds"] > 0
+    assert data["weights"]["realism"] == STUDIO_REALISM  # the studio's weight, on D per its spread
     assert data["loss"] == pytest.approx(data["terms"]["distance"] + data["terms"]["prior"]
-                                         + 0.03 * data["terms"]["realism"], rel=1e-4, abs=1e-6)
+                                         + STUDIO_REALISM * data["terms"]["realism"], rel=1e-4, abs=1e-6)
     assert read_png_meta(out)["latent"] == data["latent"]
     assert "wrote" in capsys.readouterr().out
+    assert data["realism_unit"] == pytest.approx(realism_spread(tiny_model))  # "auto": D's spread over samples
+
+
+def test_inspire_realism_unit_one_is_the_references_raw_score(catalog_env, target_png, tmp_path, tiny_model):
+    report = tmp_path / "r.json"
+    assert main(["inspire", "--model", "tiny", "--image", str(target_png), "--budget", "2", "--batch", "2",
+                 "--realism-unit", "1", "--out", str(tmp_path / "o.png"), "--json", str(report), "--quiet"]) == 0
+    data = json.loads(report.read_text())
+    z = torch.tensor([data["latent"]])
+    assert data["realism_unit"] == 1.0 and data["weights"]["realism"] == 0.03  # the reference's loss
+    assert data["terms"]["realism"] == pytest.approx(-float(tiny_model.realism(tiny_model.generate(z))[0]), abs=1e-5)
 
 
 def test_inspire_nevergrad_and_weights(catalog_env, target_png, tmp_path):
@@ -56,6 +69,8 @@ def test_inspire_nevergrad_and_weights(catalog_env, target_png, tmp_path):
     (["--weights", "prior=x"], "--weights"),
     (["--weights", "beauty=1"], "unknown --weights"),
     (["--start", "/no/such.safetensors"], "no such inversion"),
+    (["--realism-unit", "big"], "--realism-unit"),
+    (["--realism-unit", "0"], "--realism-unit"),
 ])
 def test_inspire_errors_are_one_line(catalog_env, target_png, tmp_path, capsys, argv, message):
     code = main(["inspire", "--model", "tiny", "--image", str(target_png), "--out", str(tmp_path / "o.png")] + argv)

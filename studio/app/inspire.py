@@ -15,7 +15,7 @@ import pandas as pd
 import torch
 
 from encoders import Distance, load_encoder
-from optimizers import Objective, Weights, make_search
+from optimizers import STUDIO_REALISM, Objective, Weights, make_search, realism_spread
 from optimizers.inversion import fits, guess, shipped_encoder
 from studio.app.context import Ctx, FAST, friendly
 from studio.app.render import single
@@ -99,7 +99,7 @@ def start_guess(model_id: str, model, target: torch.Tensor) -> torch.Tensor | No
 
 
 def search(ctx: Ctx, st: UserState, *, method: str, budget: int, restarts: int, seed: int,
-           weights: dict[str, float], prior: float = 1.0, realism: float = 0.03):
+           weights: dict[str, float], prior: float = 1.0, realism: float = STUDIO_REALISM):
     """Run a search on st.target; yields (event, done) at most every UPDATE_EVERY_S, and at the end."""
     if st.target is None:
         raise ValueError("upload an image or pick an example first")
@@ -108,8 +108,9 @@ def search(ctx: Ctx, st: UserState, *, method: str, budget: int, restarts: int, 
         raise ValueError(f"budget must be between 1 and {ctx.limits.max_budget}")
     session = st.session
     model = ctx.model(session.model)
+    unit = ctx.cached(("realism-unit", session.model), lambda: realism_spread(model)) or 1.0
     objective = Objective(model, st.target, distance=distance(ctx, st.session.model, weights),
-                          weights=Weights(distance=1.0, prior=float(prior), realism=float(realism)))
+                          weights=Weights(distance=1.0, prior=float(prior), realism=float(realism)), realism_unit=unit)
     if st.search is not None:
         st.search.cancel()  # one search per user: a new one replaces the old
     start = start_guess(session.model, model, st.target)
@@ -186,7 +187,9 @@ def build(ctx: Ctx) -> SimpleNamespace:
                         ui.w_enc += [_encoder_slider(encs, i) for i in range(j, min(j + 2, ENCODER_SLOTS))]
                 with gr.Row():
                     ui.w_prior = gr.Slider(0, 2, value=1.0, step=0.05, label="latent prior")
-                    ui.w_realism = gr.Slider(0, 0.5, value=0.03, step=0.01, label="realism (discriminator)",
+                    ui.w_realism = gr.Slider(0, 0.5, value=STUDIO_REALISM, step=0.01, label="realism (discriminator)",
+                                            info="D's score counted in units of its spread over this model's "
+                                                 "samples, so a value means the same on every model",
                                             elem_id="inspire-realism")
             with gr.Row():
                 ui.run = gr.Button("Search", variant="primary", elem_id="inspire-run")

@@ -3,13 +3,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from optimizers import Objective, Weights, make_search
+from optimizers import STUDIO_REALISM, Objective, Weights, make_search, realism_spread
 from optimizers.inspire import default_budget
 from optimizers.inversion import fits, guess, load_inversion, shipped_inversion
 from studio.catalog import Catalog
@@ -25,7 +26,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--batch", type=int, help="restarts per step (gradient) or latents per ask (nevergrad); default 16")
     p.add_argument("--distance", help="encoder distance terms, e.g. pixel=1,faces64-vicreg=0.5 (normalised terms); "
                                       "default: the reference's raw pixel MSE")
-    p.add_argument("--weights", default="", help="objective weights, e.g. distance=1,prior=1,realism=0.03")
+    p.add_argument("--weights", default="", help="objective weights, e.g. distance=1,prior=1,realism=0.02 (realism: "
+                                                 "0.02 per D spread by default, 0.03 with an explicit --realism-unit)")
+    p.add_argument("--realism-unit", default="auto",
+                   help="unit of D's score in the realism term: auto (its spread over the model's own samples, so "
+                        "a realism weight means the same for every model) or a number (1 with realism 0.03: the "
+                        "reference's loss)")
     p.add_argument("--start", default="auto", help="auto (the model's shipped inversion encoder, if any), none, "
                                                    "or an inversion encoder .safetensors")
     p.add_argument("--seed", type=int, default=0)
@@ -50,12 +56,12 @@ def parse_weights(text: str, what: str) -> dict[str, float]:
     return out
 
 
-def make_weights(text: str) -> Weights:
+def make_weights(text: str, realism: float = Weights.realism) -> Weights:
     given = parse_weights(text, "--weights")
     unknown = sorted(set(given) - {"distance", "prior", "realism"})
     if unknown:
         raise ValueError(f"unknown --weights term(s) {unknown}; the terms are distance, prior, realism")
-    return Weights(**given)
+    return Weights(**{"realism": realism, **given})
 
 
 def make_distance(text: str | None, device: str):
@@ -63,6 +69,18 @@ def make_distance(text: str | None, device: str):
         return None
     from encoders import Distance
     return Distance(parse_weights(text, "--distance")).to(device)
+
+
+def realism_unit(spec: str, model: Any) -> float:
+    if spec == "auto":
+        return realism_spread(model) or 1.0
+    try:
+        unit = float(spec)
+    except ValueError:
+        unit = math.nan
+    if not (math.isfinite(unit) and unit > 0):
+        raise ValueError(f"--realism-unit must be auto or a positive number, got {spec!r}")
+    return unit
 
 
 def start_latent(spec: str, model_id: str, target: torch.Tensor, model: Any) -> tuple[torch.Tensor | None, str]:
@@ -87,8 +105,10 @@ def run(args: argparse.Namespace) -> int:
     model_id = args.model or catalog.default_generator()
     model = catalog.generator(model_id, device=args.device)
     target = load_image(args.image, channels=model.channels, size=model.resolution)  # [1, C, R, R]
-    weights = make_weights(args.weights)
-    objective = Objective(model, target, distance=make_distance(args.distance, args.device), weights=weights)
+    unit = realism_unit(args.realism_unit, model)
+    weights = make_weights(args.weights, STUDIO_REALISM if args.realism_unit == "auto" else Weights.realism)
+    objective = Objective(model, target, distance=make_distance(args.distance, args.device), weights=weights,
+                          realism_unit=unit)
     start, start_note = start_latent(args.start, model_id, target, model)
     budget = args.budget if args.budget is not None else default_budget(args.method)
     search = make_search(args.method, objective, budget=budget, seed=args.seed, batch=args.batch, start=start)
@@ -113,6 +133,7 @@ def run(args: argparse.Namespace) -> int:
         "model": model_id, "image": str(args.image), "method": args.method, "budget": budget, "seed": args.seed,
         "unit": search.unit, "start": start_note, "distance": args.distance or "pixel-mse",
         "weights": {"distance": weights.distance, "prior": weights.prior, "realism": weights.realism},
+        "realism_unit": unit,
         "loss": result.loss, "terms": {k: v for k, v in terms.items() if k != "loss"}, "steps": result.steps,
         "seconds": round(result.seconds, 3), "stopped": result.stopped, "latent": latent,
     }
