@@ -39,16 +39,27 @@ def test_cheap_events_skip_the_queue_and_searches_are_bounded(built):
     assert fns["compose_round"].concurrency_limit is None  # API clients queue even cheap events
 
 
-def test_serve_is_local_only_whatever_it_is_asked(built):
+def test_serve_is_local_only_whatever_it_is_asked(built, monkeypatch):
+    from studio.app import theme
     _catalog, demo = built
-    seen = {}
+    seen, warmed = {}, []
 
     class Fake:
         def launch(self, **kw):
             seen.update(kw)
 
+    monkeypatch.setattr(theme, "warm_imports", lambda: warmed.append(True))
     serve(Fake(), port=1234, share=True, server_name="0.0.0.0")
     assert seen["share"] is False and seen["server_name"] == "127.0.0.1" and seen["server_port"] == 1234
+    assert warmed == [True]  # the first search's imports load while the server starts
+
+
+def test_warm_imports_loads_what_the_first_optimizer_would():
+    import sys
+
+    from studio.app.theme import warm_imports
+    warm_imports().join(timeout=60)
+    assert "torch._dynamo" in sys.modules
 
 
 def test_app_refuses_an_empty_catalog(tmp_path, capsys):
