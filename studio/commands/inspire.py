@@ -71,9 +71,10 @@ def make_distance(text: str | None, device: str):
     return Distance(parse_weights(text, "--distance")).to(device)
 
 
-def realism_unit(spec: str, model: Any) -> float:
+def realism_unit(spec: str, model: Any, *, needed: bool = True) -> float:
+    """The unit of D's score; "auto" measures D's spread (about 1 s) only when there is a realism term."""
     if spec == "auto":
-        return realism_spread(model) or 1.0
+        return (realism_spread(model) or 1.0) if needed else 1.0
     try:
         unit = float(spec)
     except ValueError:
@@ -105,8 +106,8 @@ def run(args: argparse.Namespace) -> int:
     model_id = args.model or catalog.default_generator()
     model = catalog.generator(model_id, device=args.device)
     target = load_image(args.image, channels=model.channels, size=model.resolution)  # [1, C, R, R]
-    unit = realism_unit(args.realism_unit, model)
     weights = make_weights(args.weights, STUDIO_REALISM if args.realism_unit == "auto" else Weights.realism)
+    unit = realism_unit(args.realism_unit, model, needed=weights.realism > 0)
     objective = Objective(model, target, distance=make_distance(args.distance, args.device), weights=weights,
                           realism_unit=unit)
     start, start_note = start_latent(args.start, model_id, target, model)
