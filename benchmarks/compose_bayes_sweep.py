@@ -4,12 +4,14 @@
     OPENBLAS_NUM_THREADS=1 .venv/bin/python benchmarks/compose_bayes_sweep.py --model fashion32 --targets 12 --seed 1 \
         '{}' '{"rank_depth": 8}' '{"temperature": 0.5}' '{"error_rate": 0.2}' '{"strength": 0.4}'
 
-Each argument is one setting: `driver` is "bayes" (the latent metric, default) or "bayes-image" (the
-choice model on the candidates' images); `strength` goes to `PreferenceSearch`; `rank_depth`, `temperature` and
-`error_rate` replace the driver's module defaults (`optimizers.preference_model.DEFAULT_*`) for that
-setting, and for bayes-image `warm_from_shown`, `invert_steps` and `components` those of
-`optimizers.preference_image` (WARM_FROM_SHOWN, INVERT_STEPS, DEFAULT_COMPONENTS). Printed per setting: the mean judge distance (pixel MSE) of the user's latest pick and of the
-driver's posterior mode after the last round, and the share of the random -> inversion gap each closes.
+Each argument is one setting: `driver` is "bayes" (the latent metric, default) or "bayes-image"
+(the choice model on the candidates' images); `strength` goes to `PreferenceSearch`; `rank_depth`,
+`temperature` and `error_rate` replace the driver's module defaults
+(`optimizers.preference_model.DEFAULT_*`) for that setting, and for bayes-image `warm_from_shown`,
+`invert_steps` and `components` those of `optimizers.preference_image` (WARM_FROM_SHOWN,
+INVERT_STEPS, DEFAULT_COMPONENTS). Printed per setting: the mean judge distance (pixel MSE) of the
+user's latest pick and of the driver's posterior mode after the last round, and the share of the
+random -> inversion gap each closes.
 """
 from __future__ import annotations
 

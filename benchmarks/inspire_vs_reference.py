@@ -163,8 +163,9 @@ def main(argv: list[str] | None = None) -> int:
             curve = [(s + guess_seconds, loss) for _, loss, s in result.history]
             reach = next((s for s, loss in curve if loss <= ref_loss), None)
             our_end = curve[-1][0]
+            our_terms = objective.breakdown(result.latent)
             row = {"target": t, "ref_loss": ref_loss, "ref_loss_by_our_objective": ref_terms["loss"],
-                   "ref_distance": ref_terms["distance"], "our_distance": objective.breakdown(result.latent)["distance"],
+                   "ref_distance": ref_terms["distance"], "our_distance": our_terms["distance"],
                    "ref_seconds": ref_seconds, "our_loss": result.loss, "our_seconds": our_end,
                    "our_steps": result.steps, "stopped": result.stopped,
                    "our_seconds_to_ref_loss": reach, "speedup": ref_seconds / reach if reach else None,

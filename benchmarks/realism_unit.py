@@ -75,8 +75,8 @@ def main(argv: list[str] | None = None) -> int:
         rows.append(row)
         images.append(shown)
         print(json.dumps(row), flush=True)
-    summary = {"model": args.model, "realism_spread": spread, "studio_realism": STUDIO_REALISM, "budget": args.budget, "restarts": args.restarts,
-               "rows": rows}
+    summary = {"model": args.model, "realism_spread": spread, "studio_realism": STUDIO_REALISM,
+               "budget": args.budget, "restarts": args.restarts, "rows": rows}
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps(summary, indent=2) + "\n")

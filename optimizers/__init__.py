@@ -56,6 +56,6 @@ from .preference import PreferenceSearch
 from .registry import SEARCHES, make_search
 from .search import ProgressEvent, Search, SearchResult
 
-__all__ = ["Objective", "Weights", "pixel_distance", "latent_prior", "realism_spread", "STUDIO_REALISM", "SEARCHES", "make_search", "Search",
-           "GradientSearch", "NevergradSearch", "nevergrad_names", "ProgressEvent", "SearchResult",
-           "PreferenceSearch"]
+__all__ = ["Objective", "Weights", "pixel_distance", "latent_prior", "realism_spread", "STUDIO_REALISM",
+           "SEARCHES", "make_search", "Search", "GradientSearch", "NevergradSearch", "nevergrad_names",
+           "ProgressEvent", "SearchResult", "PreferenceSearch"]

@@ -5,8 +5,9 @@ The preference search (`optimizers.PreferenceSearch`) proposes; the session reco
 branching from an earlier round are views of that tree. A round is cheap: one batch of k
 generations and k small PNGs, no queue; except with bayes-image, whose proposals are inversions
 (seconds of CPU), so those rounds are computed one at a time (`Ctx.heavy_round`). The lineage
-goes out as one strip image (a click maps its x to a round): Gradio checks and caches every file of a response, ~2 ms each on 2 cores, so
-24 thumbnails as gallery items cost more than the round's generations.
+goes out as one strip image (a click maps its x to a round): Gradio checks and caches every file
+of a response, ~2 ms each on 2 cores, so 24 thumbnails as gallery items cost more than the
+round's generations.
 """
 from __future__ import annotations
 

@@ -108,7 +108,9 @@ def search(ctx: Ctx, st: UserState, *, method: str, budget: int, restarts: int, 
         raise ValueError(f"budget must be between 1 and {ctx.limits.max_budget}")
     session = st.session
     model = ctx.model(session.model)
-    unit = ctx.cached(("realism-unit", session.model), lambda: realism_spread(model)) or 1.0
+    unit = 1.0  # D's spread is measured once per model (about 1 s), only for a search with a realism term
+    if float(realism) > 0:
+        unit = ctx.cached(("realism-unit", session.model), lambda: realism_spread(model)) or 1.0
     objective = Objective(model, st.target, distance=distance(ctx, st.session.model, weights),
                           weights=Weights(distance=1.0, prior=float(prior), realism=float(realism)), realism_unit=unit)
     if st.search is not None:
