@@ -5,13 +5,16 @@ For each of faces64 / fashion32 / textures64 present in assets/: the sample grid
 (benchmarks.swd) with the channel means of real and generated images (SWD cannot see a colour
 shift), the nearest-neighbour copy check (benchmarks.nearest_neighbour, grid in
 assets/samples/NAME_nn.png) and the time to generate 9 images on 2 threads.
-Results: runs/eval/NAME.json and one line per model on stdout.
+Results: runs/eval/NAME.json, one line per model on stdout, and the measured numbers in the
+model's row of assets/catalog.json (SWD, floor, ratio, generation time: what the studio's
+"About this model" shows). Training figures in that row and the cards are edited by hand.
 
     .venv/bin/python scripts/eval_shipped.py [faces64 fashion32 textures64]
 """
 from __future__ import annotations
 
 import json
+import re
 import sys
 import time
 from pathlib import Path
@@ -45,6 +48,20 @@ def generation_ms(model: PGAN, threads: int = 2) -> float:
     return 1000 * sorted(times)[len(times) // 2]
 
 
+def update_catalog(name: str, swd: dict, generate_ms: float, catalog: Path = ROOT / "assets" / "catalog.json") -> None:
+    """Write the measured numbers into the model's catalog row (the rest of the row is left as is)."""
+    data = json.loads(catalog.read_text())
+    row = next((m for m in data["models"] if m["id"] == name), None)
+    if row is None:
+        print(f"{name}: no row in {catalog}; not updated")
+        return
+    row.setdefault("metrics", {}).update(
+        swd_x1e3=round(swd["swd"]["avg"], 2), swd_floor_x1e3=round(swd["floor"]["avg"], 2),
+        swd_ratio_to_floor=round(swd["ratio"], 2), generate_9_ms_2_threads=round(generate_ms))
+    row["status"] = re.sub(r"SWD [0-9.]+x", f"SWD {swd['ratio']:.2f}x", row.get("status", ""))
+    catalog.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+
+
 def main(names: list[str]) -> int:
     torch.set_num_threads(1)  # a shared 2-core box: two OpenMP threads mostly wait on each other
     out = ROOT / "runs" / "eval"
@@ -72,6 +89,7 @@ def main(names: list[str]) -> int:
                   "generate_9_ms_2_threads": round(generation_ms(model), 1),
                   "file_mb": round(path.stat().st_size / 1e6, 2)}
         (out / f"{name}.json").write_text(json.dumps(result, indent=2) + "\n")
+        update_catalog(name, swd, result["generate_9_ms_2_threads"])
         print(f"{name}: SWD x1e3 {swd['swd']['avg']:.2f} vs floor {swd['floor']['avg']:.2f} (ratio {swd['ratio']:.2f}, "
               f"n={swd['n']}); NN p1/p10/p50 samples {nn['samples_quantiles_1_10_50']} vs val "
               f"{nn['val_quantiles_1_10_50']}; channel means real {means['real']} generated {means['generated']}; "
