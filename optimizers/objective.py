@@ -86,12 +86,12 @@ def realism_spread(generator: Any, *, samples: int = 128, seed: int = 0) -> floa
     or None without a discriminator: the unit of the studio's realism weight.
 
     The reference's realism weight 0.03 assumes some scale of D's output, and each GAN's D has its
-    own: this spread is 0.70 for faces64, 1.46 for fashion32 and 6.75 for textures64 (over 256
-    held-out real images 0.66, 1.48 and 7.24, so the model's samples stand in for data that need
+    own: this spread is 0.76 for faces64, 1.46 for fashion32 and 7.03 for textures64 (over 256
+    held-out real images 0.82, 1.48 and 8.57, so the model's samples stand in for data that need
     not ship). In raw units the reference's 0.03 outweighed the pixel distance on textures64, where
     Inspire ended on colour fields that D scores far above any real texture. The studio's weight
-    `STUDIO_REALISM` = 0.02 in these units is 0.029 in raw units on faces64 (where raw 0.03 already
-    lifts results above every real face's D score, and 0.03 in units cost ~20% pixel MSE with no
+    `STUDIO_REALISM` = 0.02 in these units is 0.026 in raw units on faces64 (on faces64 v3, raw 0.03
+    lifted results above every real face's D score, and 0.03 in units cost ~20% pixel MSE with no
     visible gain), 0.014 on fashion32 and 0.003 on textures64 (`benchmarks/realism_unit.py`).
     """
     score = independent_realism(generator)

@@ -90,8 +90,9 @@ def distance(ctx: Ctx, model_id: str, weights: dict[str, float]):
 
 def start_guess(model_id: str, model, target: torch.Tensor) -> torch.Tensor | None:
     """The shipped inversion encoder's latent for the target, where the search starts (as the CLI's
-    `--start auto`): on 8 held-out images of fashion32 and faces64, 200 steps of 8 restarts from it
-    ended lower than from random latents every time (faces64 0.048-0.089 against 0.058-0.112)."""
+    `--start auto`): on 8 held-out images each, 200 steps of 8 restarts from it ended lower than from
+    random latents on 7 of 8 for fashion32 and faces64, 5 of 8 (near ties) for textures64
+    (`benchmarks/inspire_start.py`)."""
     encoder = shipped_encoder(model_id)
     if encoder is None or not fits(encoder, model):
         return None
