@@ -64,8 +64,8 @@ def main(argv: list[str] | None = None) -> int:
         target = targets[t:t + 1]
         raw = Objective(model, target)  # reports both results in the reference's raw units
         row, shown = {"target": t}, [target]
+        start = guess(encoder, target) if encoder is not None else None  # both searches start here
         for name, weights, unit in (("raw", Weights(), 1.0), ("spread", Weights(realism=STUDIO_REALISM), spread)):
-            start = guess(encoder, target) if encoder is not None else None
             result = GradientSearch(Objective(model, target, weights=weights, realism_unit=unit), budget=args.budget,
                                     batch=args.restarts, seed=args.seed + t, start=start).run()
             terms = raw.breakdown(result.latent)
