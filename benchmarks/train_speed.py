@@ -6,6 +6,9 @@ Both run on the same random in-memory images, one after the other, each in a chi
 the same thread count, at 4x4 (stable) and 8x8 (fading in), depths 256/256/128/64/32, latent
 128, batch 16 (the reference's default). We also time our own per-scale batch sizes (64 at 4x4,
 32 at 8x8), which is how the shipped models train. Printed: images/s of each and the ratio.
+`--gp-every K` adds one more row of ours at our batches with the gradient penalty on every K-th
+step only (weight lambda * K, StyleGAN2's lazy regularisation): a different configuration,
+timed to show what that deviation would buy, not counted toward the same-configuration goal.
 
 The reference is timed generously: only its per-iteration work (real-image fade, the alpha
 update every 32 iterations, `optimizeParameters`), without its DataLoader or logging. Its
@@ -101,7 +104,7 @@ def zoo_step(zoo: Path, scale: int, batch: int, device: str = "cpu"):
     return step
 
 
-def our_step(scale: int, batch: int, device: str = "cpu"):
+def our_step(scale: int, batch: int, device: str = "cpu", gp_every: int = 1):
     """`step(it)`: one iteration of our trainer at `scale` (a fade phase from 8x8 on)."""
     sys.path.insert(0, str(ROOT))
     from generators.pgan import PGANConfig
@@ -110,7 +113,7 @@ def our_step(scale: int, batch: int, device: str = "cpu"):
     from generators.train_run import RandomStream
     n = scale + 1
     cfg = TrainConfig(PGANConfig(latent_dim=LATENT, depths=DEPTHS[:n], channels=1), batch_sizes=(batch,) * n,
-                      fade_images=(0,) + (10 ** 8,) * (n - 1), stable_images=(10 ** 8,) * n)
+                      fade_images=(0,) + (10 ** 8,) * (n - 1), stable_images=(10 ** 8,) * n, gp_every=gp_every)
     t = Trainer(cfg, RandomStream(1, 4 * 2 ** scale), progress=False, device=device)
     t.phase_index = len(t.phases) - 2 if scale else 0
     t._enter_phase()
@@ -121,14 +124,16 @@ def child(args: argparse.Namespace) -> None:
     import torch
     torch.set_num_threads(args.threads)
     step = (zoo_step(Path(args.zoo), args.scale, args.batch, args.device) if args.who == "zoo"
-            else our_step(args.scale, args.batch, args.device))
+            else our_step(args.scale, args.batch, args.device, args.gp_every))
     speed = images_per_second(step, args.batch, args.seconds, args.device)
     print(json.dumps({"images_per_s": speed}))
 
 
-def measure(who: str, zoo: Path, scale: int, batch: int, seconds: float, threads: int, device: str) -> float:
+def measure(who: str, zoo: Path, scale: int, batch: int, seconds: float, threads: int, device: str,
+            gp_every: int = 1) -> float:
     cmd = [sys.executable, "-m", "benchmarks.train_speed", "--child", who, "--zoo", str(zoo), "--scale", str(scale),
-           "--batch", str(batch), "--seconds", str(seconds), "--threads", str(threads), "--device", device]
+           "--batch", str(batch), "--seconds", str(seconds), "--threads", str(threads), "--device", device,
+           "--gp-every", str(gp_every)]
     out = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
     if out.returncode:
         raise SystemExit(f"{who} failed:\n{out.stderr[-2000:]}")
@@ -146,6 +151,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--batch", type=int, help="the shared batch size (default 16 on CPU, 32 on a GPU)")
     p.add_argument("--our-batches", type=lambda t: tuple(int(v) for v in t.split(",")),
                    help="our per-scale batches at 4x4,8x8 (default 64,32 on CPU, 256,128 on a GPU)")
+    p.add_argument("--gp-every", type=int, default=1,
+                   help="K > 1: also time ours at our batches with the lazy penalty every K steps (a deviation)")
     p.add_argument("--child", choices=("zoo", "ours"), help=argparse.SUPPRESS)
     p.add_argument("--scale", type=int, default=0, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
@@ -162,13 +169,20 @@ def main(argv: list[str] | None = None) -> int:
         ref = measure("zoo", zoo, scale, b, args.seconds, args.threads, args.device)
         same = measure("ours", zoo, scale, b, args.seconds, args.threads, args.device)
         tuned = measure("ours", zoo, scale, our_batch, args.seconds, args.threads, args.device)
-        rows.append({"resolution": 4 * 2 ** scale, f"zoo_batch{b}": ref, f"ours_batch{b}": same,
-                     f"ours_batch{our_batch}": tuned, "ratio_same_batch": same / ref, "ratio_our_batch": tuned / ref})
-        print(f"{4 * 2 ** scale}x{4 * 2 ** scale}: pytorch_GAN_zoo {ref:.0f} img/s (batch {b}) | ours {same:.0f} img/s "
-              f"(batch {b}, x{same / ref:.2f}) | ours {tuned:.0f} img/s (batch {our_batch}, x{tuned / ref:.2f})", flush=True)
+        row = {"resolution": 4 * 2 ** scale, f"zoo_batch{b}": ref, f"ours_batch{b}": same,
+               f"ours_batch{our_batch}": tuned, "ratio_same_batch": same / ref, "ratio_our_batch": tuned / ref}
+        res = f"{4 * 2 ** scale}x{4 * 2 ** scale}"
+        line = (f"{res}: pytorch_GAN_zoo {ref:.0f} img/s (batch {b}) | ours {same:.0f} img/s (batch {b}, "
+                f"x{same / ref:.2f}) | ours {tuned:.0f} img/s (batch {our_batch}, x{tuned / ref:.2f})")
+        if args.gp_every > 1:
+            lazy = measure("ours", zoo, scale, our_batch, args.seconds, args.threads, args.device, args.gp_every)
+            row.update({f"ours_batch{our_batch}_gp_every{args.gp_every}": lazy, "ratio_lazy_gp": lazy / ref})
+            line += f" | ours, penalty every {args.gp_every} steps {lazy:.0f} img/s (x{lazy / ref:.2f}, a deviation)"
+        rows.append(row)
+        print(line, flush=True)
     if args.json:
-        Path(args.json).write_text(json.dumps({"device": args.device, "threads": args.threads, "rows": rows},
-                                              indent=2) + "\n")
+        summary = {"device": args.device, "threads": args.threads, "gp_every": args.gp_every, "rows": rows}
+        Path(args.json).write_text(json.dumps(summary, indent=2) + "\n")
     return 0
 
 
