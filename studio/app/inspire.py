@@ -190,7 +190,7 @@ def build(ctx: Ctx) -> SimpleNamespace:
                         ui.w_enc += [_encoder_slider(encs, i) for i in range(j, min(j + 2, ENCODER_SLOTS))]
                 with gr.Row():
                     ui.w_prior = gr.Slider(0, 2, value=1.0, step=0.05, label="latent prior")
-                    ui.w_realism = gr.Slider(0, 0.5, value=STUDIO_REALISM, step=0.01, label="realism (discriminator)",
+                    ui.w_realism = gr.Slider(0, 0.5, value=STUDIO_REALISM, step=0.005, label="realism (discriminator)",
                                             info="D's score counted in units of its spread over this model's "
                                                  "samples, so a value means the same on every model",
                                             elem_id="inspire-realism")
