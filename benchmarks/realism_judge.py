@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from benchmarks.realism_unit import contact_sheet  # noqa: E402
+from benchmarks.realism_unit import write_outputs  # noqa: E402
 from encoders.distance import feature_term, pixel_term  # noqa: E402
 from encoders.io import load_encoder  # noqa: E402
 from optimizers import GradientSearch, Objective, Weights, realism_spread  # noqa: E402
@@ -93,13 +93,9 @@ def main(argv: list[str] | None = None) -> int:
              for w in weights}
     for w, m in means.items():
         print(f"realism {w}: " + ", ".join(f"{k} {v:.4f}" for k, v in m.items()))
-    if args.json:
-        summary = {"model": args.model, "realism_spread": spread, "budget": args.budget, "restarts": args.restarts,
-                   "targets_knn": real_knn, "means": means, "rows": rows}
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps(summary, indent=2) + "\n")
-    if args.sheet:
-        contact_sheet(sheet, Path(args.sheet))
+    summary = {"model": args.model, "realism_spread": spread, "budget": args.budget, "restarts": args.restarts,
+               "targets_knn": real_knn, "means": means, "rows": rows}
+    write_outputs(summary, args.json, sheet, args.sheet)
     return 0
 
 

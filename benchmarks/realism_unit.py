@@ -41,6 +41,16 @@ def contact_sheet(rows: list[list[torch.Tensor]], path: Path, cell: int = 128) -
     sheet.save(path)
 
 
+def write_outputs(summary: dict, json_path: str | None, sheet: list[list[torch.Tensor]],
+                  sheet_path: str | None) -> None:
+    """The --json summary and the --sheet contact sheet, each only when asked for."""
+    if json_path:
+        Path(json_path).parent.mkdir(parents=True, exist_ok=True)
+        Path(json_path).write_text(json.dumps(summary, indent=2) + "\n")
+    if sheet_path:
+        contact_sheet(sheet, Path(sheet_path))
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--model", default="textures64")
@@ -77,11 +87,7 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(row), flush=True)
     summary = {"model": args.model, "realism_spread": spread, "studio_realism": STUDIO_REALISM,
                "budget": args.budget, "restarts": args.restarts, "rows": rows}
-    if args.json:
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps(summary, indent=2) + "\n")
-    if args.sheet:
-        contact_sheet(images, Path(args.sheet))
+    write_outputs(summary, args.json, images, args.sheet)
     return 0
 
 
