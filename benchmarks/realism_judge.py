@@ -30,16 +30,21 @@ if str(ROOT) not in sys.path:
 from benchmarks.realism_unit import write_outputs  # noqa: E402
 from encoders.distance import feature_term, pixel_term  # noqa: E402
 from encoders.io import load_encoder  # noqa: E402
-from optimizers import GradientSearch, Objective, Weights, realism_spread  # noqa: E402
+from optimizers import GradientSearch, Objective, Weights, independent_realism, realism_spread  # noqa: E402
 from optimizers.inversion import guess, shipped_encoder  # noqa: E402
 from studio.catalog import Catalog  # noqa: E402
 from studio.data import load_dataset, to_float  # noqa: E402
 
 
+def features(encoder, images: torch.Tensor) -> torch.Tensor:
+    """[N, F] features, each dimension in units of its std on real data (as `feature_term`)."""
+    with torch.no_grad():
+        return encoder(images) / encoder.feature_std
+
+
 def knn_distance(encoder, images: torch.Tensor, reference: torch.Tensor, k: int = 5) -> torch.Tensor:
     """[N] mean distance to the k nearest reference features, per feature dimension (std units)."""
-    with torch.no_grad():
-        f = encoder(images) / encoder.feature_std
+    f = features(encoder, images)
     return (torch.cdist(f, reference) / f.shape[1] ** 0.5).topk(k, largest=False).values.mean(1)
 
 
@@ -61,14 +66,13 @@ def main(argv: list[str] | None = None) -> int:
     if name is None:
         raise SystemExit("give --data for a model id that does not start with faces, fashion or textures")
     encoder = load_encoder(args.encoder or f"{args.model}-vicreg").eval()
-    inversion, spread = shipped_encoder(args.model), realism_spread(model)
-    if spread is None:
+    inversion, spread, d_score = shipped_encoder(args.model), realism_spread(model), independent_realism(model)
+    if spread is None or d_score is None:
         raise SystemExit(f"{args.model} has no discriminator: there is no realism term to judge")
     val = to_float(load_dataset(name, split="val", size=model.resolution, channels=model.channels).images)
     order = torch.randperm(len(val), generator=torch.Generator().manual_seed(0))
     targets, others = val[order[:args.targets]], val[order[args.targets:args.targets + 512]]
-    with torch.no_grad():
-        reference = encoder(others) / encoder.feature_std
+    reference = features(encoder, others)
     real_knn = float(knn_distance(encoder, targets, reference).mean())
     print(f"targets' own 5-NN distance to the other real images: {real_knn:.4f}", flush=True)
     rows, sheet = [], []
@@ -84,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
                 row[str(w)] = {"pixel_mse": float(pixel_term(image, target)),
                                "vicreg": float(feature_term(encoder, image, target)),
                                "knn": float(knn_distance(encoder, image, reference)),
-                               "d_score": float(model.discriminator(image)[0, 0])}
+                               "d_score": float(d_score(image)[0])}
             shown.append(image)
         rows.append(row)
         sheet.append(shown)
