@@ -9,6 +9,8 @@ Reported per weight, averaged over targets:
 - the mean distance to the 5 nearest of 512 other held-out real images in that encoder's feature
   space, beside the same number for the targets themselves: a judge of "looks like the data" that
   D never saw. Lower than the real targets' own value means more typical than real images are.
+`--targets-from DATA` takes the targets from another data set (a texture as inspiration for a face):
+there the realism term is what keeps the result in the model's domain, which the 5-NN distance shows.
 `--sheet` writes target | one result per weight, one row per target.
 
     OPENBLAS_NUM_THREADS=1 .venv/bin/python -m benchmarks.realism_judge --model faces64 --targets 16 \\
@@ -53,6 +55,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--model", default="faces64")
     p.add_argument("--data", help="val data set (default: from the model id)")
     p.add_argument("--encoder", help="judge encoder (default: MODEL-vicreg)")
+    p.add_argument("--targets-from", help="take the targets from another data set's val split (faces, fashion, "
+                                          "textures; converted to the model's size and channels): inspiration "
+                                          "from outside the model's domain. The 5-NN reference stays the model's")
     p.add_argument("--weights", default="0,0.005,0.02", help="realism weights in spread units, comma-separated")
     p.add_argument("--targets", type=int, default=16)
     p.add_argument("--budget", type=int, default=200)
@@ -72,9 +77,13 @@ def main(argv: list[str] | None = None) -> int:
     val = to_float(load_dataset(name, split="val", size=model.resolution, channels=model.channels).images)
     order = torch.randperm(len(val), generator=torch.Generator().manual_seed(0))
     targets, others = val[order[:args.targets]], val[order[args.targets:args.targets + 512]]
+    if args.targets_from:
+        pool = to_float(load_dataset(args.targets_from, split="val", size=model.resolution,
+                                     channels=model.channels).images)
+        targets = pool[torch.randperm(len(pool), generator=torch.Generator().manual_seed(0))[:args.targets]]
     reference = features(encoder, others)
     real_knn = float(knn_distance(encoder, targets, reference).mean())
-    print(f"targets' own 5-NN distance to the other real images: {real_knn:.4f}", flush=True)
+    print(f"targets' own 5-NN distance to the model's held-out real images: {real_knn:.4f}", flush=True)
     rows, sheet = [], []
     for t in range(len(targets)):
         target = targets[t:t + 1]
@@ -97,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
              for w in weights}
     for w, m in means.items():
         print(f"realism {w}: " + ", ".join(f"{k} {v:.4f}" for k, v in m.items()))
-    summary = {"model": args.model, "realism_spread": spread, "budget": args.budget, "restarts": args.restarts,
+    summary = {"model": args.model, "targets_from": args.targets_from or name, "realism_spread": spread, "budget": args.budget, "restarts": args.restarts,
                "targets_knn": real_knn, "means": means, "rows": rows}
     write_outputs(summary, args.json, sheet, args.sheet)
     return 0

@@ -81,6 +81,21 @@ def independent_realism(generator: Any) -> Callable[[torch.Tensor], torch.Tensor
 STUDIO_REALISM = 0.02  # the studio's realism weight, on D in units of realism_spread (see there)
 
 
+def default_realism(generator: Any) -> float:
+    """The realism weight Inspire starts from for this generator (in units of `realism_spread`).
+
+    A model's sidecar may set it (`"inspire": {"realism": w}` in its .json: how hard its D should
+    pull is a property of that GAN, measured with `benchmarks/realism_judge.py`); any other model,
+    an imported zoo checkpoint included, gets `STUDIO_REALISM`. 0 without a discriminator.
+    """
+    if independent_realism(generator) is None:
+        return 0.0
+    value = (getattr(generator, "info", None) or {}).get("inspire", {}).get("realism")
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and value >= 0:
+        return float(value)
+    return STUDIO_REALISM
+
+
 def realism_spread(generator: Any, *, samples: int = 128, seed: int = 0) -> float | None:
     """Standard deviation of the discriminator's scores of the generator's own images (fixed latents),
     or None without a discriminator: the unit of the studio's realism weight.
@@ -178,4 +193,5 @@ class Objective:
 
 
 __all__ = ["Weights", "Objective", "pixel_distance", "latent_prior", "independent_realism", "realism_spread",
+           "default_realism",
            "STUDIO_REALISM", "DistanceFn"]

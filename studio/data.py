@@ -142,6 +142,19 @@ def load_folder(root: str | Path, *, split: str = "train", size: int = 64, chann
     return ImageSet(torch.stack(images), labels, keys, skipped=len(bad))
 
 
+def conform(images: torch.Tensor, size: int, channels: int) -> torch.Tensor:
+    """uint8 [N, C, H, W] -> [N, channels, size, size] as a folder would load them (PIL's grey
+    conversion, centre square, area resize); returned as is when it already has that shape."""
+    if tuple(images.shape[1:]) == (channels, size, size):
+        return images
+    if images.shape[1] not in (1, 3):
+        raise ValueError(f"expected 1 or 3 channels, got images {tuple(images.shape)}")
+    mode = "L" if images.shape[1] == 1 else "RGB"
+    arrays = images.permute(0, 2, 3, 1).numpy()
+    return torch.stack([_pil_uint8(_square(_to_mode(Image.fromarray(a[:, :, 0] if mode == "L" else a, mode),
+                                                    channels), size)) for a in arrays])
+
+
 # -- Fashion-MNIST ---------------------------------------------------------------------------
 
 def _read_idx(path: Path) -> np.ndarray:
@@ -278,7 +291,8 @@ def dataset_shape(name: str) -> tuple[int, int]:
 
 def load_dataset(name: str, *, split: str = "train", size: int | None = None,
                  channels: int | None = None) -> ImageSet:
-    """``faces`` | ``fashion`` | ``textures`` | a folder path -> uint8 images [N, C, H, W] + labels.
+    """``faces`` | ``fashion`` | ``textures`` | a folder path -> uint8 images [N, C, H, W] + labels,
+    at `size` and `channels` when given (default: the set's own, `dataset_shape`).
 
     See the module docstring for sources, splits and labels.
     """
@@ -287,10 +301,13 @@ def load_dataset(name: str, *, split: str = "train", size: int | None = None,
     if name == "faces":
         return load_folder(FACES_DIR, split=split, size=size, channels=channels)
     if name == "fashion":
-        return load_fashion(FASHION_DIR, split=split)
-    if name == "textures":
-        return load_textures(TEXTURES_PK3, split=split, size=size)
-    return load_folder(name, split=split, size=size, channels=channels)
+        s = load_fashion(FASHION_DIR, split=split)
+    elif name == "textures":
+        s = load_textures(TEXTURES_PK3, split=split, size=size)
+    else:
+        return load_folder(name, split=split, size=size, channels=channels)
+    s.images = conform(s.images, size, channels)
+    return s
 
 
 # -- streams for training --------------------------------------------------------------------

@@ -11,7 +11,8 @@ from gradio_client.exceptions import AppError
 from PIL import Image
 
 from studio.app.compose import LINEAGE_CELL, LINEAGE_GAP
-from studio.app.testing import running, write_tiny_catalog
+from optimizers import STUDIO_REALISM
+from studio.app.testing import TINYRGB_REALISM, running, write_tiny_catalog
 from studio.imageio import read_png_meta, save_png
 
 ENCODER_WEIGHTS = (0.0,) * 6  # the encoder slots of /inspire (tiny-enc is the first)
@@ -60,6 +61,12 @@ def test_named_endpoints_exist(client):
     for name in ("generate", "select", "variations", "interpolate", "inspire", "stop", "compose_start",
                  "compose_round", "compose_rewind", "keep", "open_file", "save_session", "set_model"):
         assert f"/{name}" in names
+
+
+def test_a_model_switch_sets_that_models_realism_weight(client):
+    # /set_model returns every display the session drives; the Inspire realism slider is 4th from the end
+    assert client.predict("tinyrgb", api_name="/set_model")[-4] == TINYRGB_REALISM
+    assert client.predict("tiny", api_name="/set_model")[-4] == STUDIO_REALISM
 
 
 def test_generate_pages_are_reproducible(client, server):

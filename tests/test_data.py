@@ -138,6 +138,19 @@ def test_tensor_stream_resumes_and_ranks_are_disjoint() -> None:
     assert len(ids(a) | ids(b)) == 10
 
 
+def test_conform_converts_like_a_folder_load(tmp_path: Path) -> None:
+    rng = np.random.default_rng(1)
+    rgb = torch.from_numpy(rng.integers(0, 256, (2, 3, 32, 32), dtype=np.uint8))
+    assert data.conform(rgb, 32, 3) is rgb  # already that shape
+    for i, im in enumerate(rgb):
+        Image.fromarray(im.permute(1, 2, 0).numpy(), "RGB").save(tmp_path / f"{i}.png")
+    grey = data.conform(rgb, 16, 1)
+    assert grey.shape == (2, 1, 16, 16) and grey.dtype == torch.uint8
+    torch.testing.assert_close(grey, load_folder(tmp_path, split="all", size=16, channels=1).images)
+    back = data.conform(grey, 16, 3)
+    assert back.shape == (2, 3, 16, 16) and torch.equal(back[:, 0], back[:, 2])  # grey in three channels
+
+
 def test_load_dataset_routes_folders(tmp_path: Path) -> None:
     for i in range(12):
         _png(tmp_path / "a" / f"{i}.png", (40, 40), "L", i)

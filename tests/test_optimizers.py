@@ -7,7 +7,7 @@ import torch
 
 from generators import PGAN, PGANConfig
 from optimizers import (SEARCHES, GradientSearch, NevergradSearch, Objective, ProgressEvent, SearchResult,
-                        Weights, make_search, pixel_distance, realism_spread)
+                        STUDIO_REALISM, Weights, default_realism, make_search, pixel_distance, realism_spread)
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # see conftest.py
 
@@ -73,6 +73,17 @@ def test_realism_spread_is_the_std_of_d_over_the_models_own_samples(model):
         scores = torch.stack([model.realism(model.generate(z[i:i + 1]))[0] for i in range(40)])  # one at a time
     assert realism_spread(model, samples=40, seed=5) == pytest.approx(float(scores.std()), rel=1e-4)
     assert realism_spread(NaNGenerator()) is None  # no discriminator, no unit
+
+
+def test_default_realism_is_the_models_own_from_its_sidecar(model, tmp_path):
+    assert default_realism(model) == STUDIO_REALISM  # no setting: the studio's weight
+    model.save(tmp_path / "m.safetensors", info={"inspire": {"realism": 0.005}})
+    assert default_realism(PGAN.load(tmp_path / "m.safetensors")) == 0.005  # travels with the weights
+    for bad in (-0.1, math.nan, "0.5", True, None):
+        copy = PGAN.load(tmp_path / "m.safetensors")
+        copy.info["inspire"] = {"realism": bad}
+        assert default_realism(copy) == STUDIO_REALISM
+    assert default_realism(NaNGenerator()) == 0.0  # no discriminator: no realism term to weigh
 
 
 def test_objective_weights_and_gradients(model, target):

@@ -12,6 +12,7 @@ from optimizers.inversion import (InversionConfig, InversionEncoder, TrainConfig
 from optimizers.simulate import SimulatedUser, compose, random_search
 from studio.catalog import CATALOG_ENV
 from studio.cli import main
+from tests.conftest import write_catalog
 from studio.imageio import read_png_meta, save_png, to_pil
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # see conftest.py
@@ -43,6 +44,17 @@ def test_inspire_gradient_writes_png_and_report(catalog_env, target_png, tmp_pat
     assert read_png_meta(out)["latent"] == data["latent"]
     assert "wrote" in capsys.readouterr().out
     assert data["realism_unit"] == pytest.approx(realism_spread(tiny_model))  # "auto": D's spread over samples
+
+
+def test_inspire_starts_from_the_models_own_realism_weight(tmp_path, monkeypatch, tiny_model, target_png):
+    tiny_model.info["inspire"] = {"realism": 0.005}
+    monkeypatch.setenv(CATALOG_ENV, str(write_catalog(tmp_path / "assets", {"tiny": tiny_model})))
+    del tiny_model.info["inspire"]  # the session-wide fixture stays as it was
+    for extra, expected in (([], 0.005), (["--weights", "realism=0.1"], 0.1)):
+        report = tmp_path / "r.json"
+        assert main(["inspire", "--model", "tiny", "--image", str(target_png), "--budget", "2", "--batch", "2",
+                     *extra, "--out", str(tmp_path / "o.png"), "--json", str(report), "--quiet"]) == 0
+        assert json.loads(report.read_text())["weights"]["realism"] == expected
 
 
 def test_inspire_realism_unit_one_is_the_references_raw_score(catalog_env, target_png, tmp_path, tiny_model):

@@ -15,7 +15,7 @@ import pandas as pd
 import torch
 
 from encoders import Distance, load_encoder
-from optimizers import STUDIO_REALISM, Objective, Weights, make_search, realism_spread
+from optimizers import STUDIO_REALISM, Objective, Weights, default_realism, make_search, realism_spread
 from optimizers.inversion import fits, guess, shipped_encoder
 from studio.app.context import Ctx, FAST, friendly
 from studio.app.render import single
@@ -100,8 +100,9 @@ def start_guess(model_id: str, model, target: torch.Tensor) -> torch.Tensor | No
 
 
 def search(ctx: Ctx, st: UserState, *, method: str, budget: int, restarts: int, seed: int,
-           weights: dict[str, float], prior: float = 1.0, realism: float = STUDIO_REALISM):
-    """Run a search on st.target; yields (event, done) at most every UPDATE_EVERY_S, and at the end."""
+           weights: dict[str, float], prior: float = 1.0, realism: float | None = None):
+    """Run a search on st.target; yields (event, done) at most every UPDATE_EVERY_S, and at the end.
+    `realism` None: the model's own default (`default_realism`)."""
     if st.target is None:
         raise ValueError("upload an image or pick an example first")
     budget = int(budget)
@@ -109,6 +110,7 @@ def search(ctx: Ctx, st: UserState, *, method: str, budget: int, restarts: int, 
         raise ValueError(f"budget must be between 1 and {ctx.limits.max_budget}")
     session = st.session
     model = ctx.model(session.model)
+    realism = default_realism(model) if realism is None else realism
     unit = 1.0  # D's spread is measured once per model (about 1 s), only for a search with a realism term
     if float(realism) > 0:
         unit = ctx.cached(("realism-unit", session.model), lambda: realism_spread(model)) or 1.0
@@ -191,8 +193,8 @@ def build(ctx: Ctx) -> SimpleNamespace:
                 with gr.Row():
                     ui.w_prior = gr.Slider(0, 2, value=1.0, step=0.05, label="latent prior")
                     ui.w_realism = gr.Slider(0, 0.5, value=STUDIO_REALISM, step=0.005, label="realism (discriminator)",
-                                            info="D's score counted in units of its spread over this model's "
-                                                 "samples, so a value means the same on every model",
+                                            info="D's score in units of its spread over this model's samples; "
+                                                 "each model starts at its own measured default",
                                             elem_id="inspire-realism")
             with gr.Row():
                 ui.run = gr.Button("Search", variant="primary", elem_id="inspire-run")
@@ -220,11 +222,11 @@ def _encoder_slider(encs: list[str], j: int) -> gr.Slider:
 
 
 def refresh_outputs(ui: SimpleNamespace) -> list:
-    return [ui.examples, *ui.w_enc, ui.target, ui.best, ui.status]
+    return [ui.examples, *ui.w_enc, ui.w_realism, ui.target, ui.best, ui.status]
 
 
 def refresh_values(ctx: Ctx, st: UserState) -> list:
-    """After a model switch or a session load: that model's examples and encoders, no target."""
+    """After a model switch or a session load: that model's examples, encoders and realism weight."""
     model_id = st.session.model
     ex = examples(ctx, model_id)
     encs = encoder_ids(ctx, model_id)
@@ -232,7 +234,8 @@ def refresh_values(ctx: Ctx, st: UserState) -> list:
                for j in range(ENCODER_SLOTS)]
     target = single(st.target) if st.target is not None else None
     best = single(ctx.render_node(model_id, st.session.node(st.inspired))) if st.inspired is not None else None
-    return [gr.update(value=[str(p) for p in ex], visible=bool(ex)), *sliders, target, best,
+    realism = default_realism(ctx.model(model_id))
+    return [gr.update(value=[str(p) for p in ex], visible=bool(ex)), *sliders, realism, target, best,
             "Upload an image, then press Search."]
 
 

@@ -26,16 +26,21 @@ def _randomize(model: PGAN, seed: int) -> PGAN:
     return model
 
 
+TINYRGB_REALISM = 0.01
+
+
 def write_tiny_catalog(root: str | Path, *, encoder: bool = True, examples: bool = True) -> Path:
     """root/catalog.json with two tiny generators ('tiny' 16 px grey, 'tinyrgb' 8 px colour),
-    optionally a tiny encoder 'tiny-enc' and two example targets; returns the catalog path."""
+    optionally a tiny encoder 'tiny-enc' and two example targets; returns the catalog path.
+    'tinyrgb' sets its Inspire realism weight (TINYRGB_REALISM), 'tiny' keeps the studio's."""
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
     rows = []
     for i, (model_id, cfg) in enumerate([("tiny", PGANConfig(latent_dim=8, depths=(16, 16, 8), channels=1)),
                                          ("tinyrgb", PGANConfig(latent_dim=8, depths=(16, 8), channels=3))]):
         model = _randomize(PGAN.random(cfg, seed=i), seed=i)
-        model.save(root / f"{model_id}.safetensors")
+        model.save(root / f"{model_id}.safetensors",  # tinyrgb sets its own Inspire realism weight
+                   info={"inspire": {"realism": TINYRGB_REALISM}} if model_id == "tinyrgb" else None)
         rows.append({"id": model_id, "kind": "generator", "title": f"Tiny {model_id}", "files": [f"{model_id}.safetensors"],
                      "resolution": model.resolution, "channels": model.channels, "latent_dim": model.latent_dim,
                      "data": "random weights (tests)", "license": "CC0", "metrics": {"fid": 123.4},

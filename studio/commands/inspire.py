@@ -10,7 +10,7 @@ from typing import Any
 
 import torch
 
-from optimizers import STUDIO_REALISM, Objective, Weights, make_search, realism_spread
+from optimizers import Objective, Weights, default_realism, make_search, realism_spread
 from optimizers.inspire import default_budget
 from optimizers.inversion import fits, guess, load_inversion, shipped_inversion
 from studio.catalog import Catalog
@@ -27,7 +27,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--distance", help="encoder distance terms, e.g. pixel=1,faces64-vicreg=0.5 (normalised terms); "
                                       "default: the reference's raw pixel MSE")
     p.add_argument("--weights", default="", help="objective weights, e.g. distance=1,prior=1,realism=0.02 (realism: "
-                                                 "0.02 per D spread by default, 0.03 with an explicit --realism-unit)")
+                                                 "per D spread, by default the model's own (faces64 0.005, else "
+                                                 "0.02); 0.03 with an explicit --realism-unit)")
     p.add_argument("--realism-unit", default="auto",
                    help="unit of D's score in the realism term: auto (its spread over the model's own samples, so "
                         "a realism weight means the same for every model) or a number (1 with realism 0.03: the "
@@ -106,7 +107,7 @@ def run(args: argparse.Namespace) -> int:
     model_id = args.model or catalog.default_generator()
     model = catalog.generator(model_id, device=args.device)
     target = load_image(args.image, channels=model.channels, size=model.resolution)  # [1, C, R, R]
-    weights = make_weights(args.weights, STUDIO_REALISM if args.realism_unit == "auto" else Weights.realism)
+    weights = make_weights(args.weights, default_realism(model) if args.realism_unit == "auto" else Weights.realism)
     unit = realism_unit(args.realism_unit, model, needed=weights.realism > 0)
     objective = Objective(model, target, distance=make_distance(args.distance, args.device), weights=weights,
                           realism_unit=unit)
