@@ -1,9 +1,10 @@
 """Where Inspire's search starts: from the shipped inversion encoder's guess vs from random latents.
 
 On the same held-out images, with the app's defaults (gradient, 200 steps, 8 restarts, the studio's
-loss: pixel distance, latent prior 1, realism STUDIO_REALISM in units of D's spread), each target is
-searched twice with the same seed: once started from the inversion encoder's guess (what the
-Inspire tab and `studio inspire --start auto` do) and once from random latents (`--start none`).
+loss: pixel distance, latent prior 1, the model's own realism weight `default_realism` in units of
+D's spread), each target is searched twice with the same seed: once started from the inversion
+encoder's guess (what the Inspire tab and `studio inspire --start auto` do) and once from random
+latents (`--start none`).
 Reported per target: the final loss of each under that same loss, the result's pixel MSE to the
 target, and how many of the targets ended lower from the guess.
 
@@ -23,7 +24,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from optimizers import STUDIO_REALISM, GradientSearch, Objective, Weights, realism_spread  # noqa: E402
+from optimizers import GradientSearch, Objective, Weights, default_realism, realism_spread  # noqa: E402
 from optimizers.inversion import guess, shipped_encoder  # noqa: E402
 from studio.catalog import Catalog  # noqa: E402
 from studio.commands.compose_sim import load_targets  # noqa: E402
@@ -45,8 +46,8 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit(f"{args.model} ships no inversion encoder: there is no guess to start from")
     targets = load_targets(argparse.Namespace(images=None, data=args.data, targets=args.targets, seed=args.seed),
                            model, args.model)
-    unit = realism_spread(model) or 1.0
-    weights = Weights(realism=STUDIO_REALISM)
+    weights = Weights(realism=default_realism(model))
+    unit = (realism_spread(model) or 1.0) if weights.realism > 0 else 1.0
     rows = []
     for t in range(len(targets)):
         target = targets[t:t + 1]
