@@ -91,8 +91,8 @@ def distance(ctx: Ctx, model_id: str, weights: dict[str, float]):
 def start_guess(model_id: str, model, target: torch.Tensor) -> torch.Tensor | None:
     """The shipped inversion encoder's latent for the target, where the search starts (as the CLI's
     `--start auto`): on 8 held-out images each, 200 steps of 8 restarts from it ended lower than from
-    random latents on 7 of 8 for fashion32 and faces64, 5 of 8 (near ties) for textures64
-    (`benchmarks/inspire_start.py`)."""
+    random latents on 8 of 8 for faces64, 7 of 8 for fashion32, 3 of 8 for textures64 (all within
+    10%: a close first image there, not a better end) (`benchmarks/inspire_start.py`)."""
     encoder = shipped_encoder(model_id)
     if encoder is None or not fits(encoder, model):
         return None
