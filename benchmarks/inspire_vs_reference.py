@@ -6,8 +6,9 @@ handed to the zoo's `ProgressiveGAN.load_state_dict`): Adam lr 1, betas (0, 0.99
 pixel distance ("id" feature extractor), prior, realism 0.03. Ours minimises the same loss
 (`optimizers.Objective` with pixel distance; each image scored alone by D, as the reference's
 batch of one is) on the same held-out validation images. `--loss studio` gives both the studio's
-realism term instead (D in units of its spread, weight STUDIO_REALISM). Reported per target: the reference's
-final loss and wall time, our wall time to reach that loss, and both losses at equal time.
+realism term instead (D in units of its spread, the model's own weight `default_realism`). Reported
+per target: the reference's final loss and wall time, our wall time to reach that loss, and both
+losses at equal time.
 
     OPENBLAS_NUM_THREADS=1 .venv/bin/python benchmarks/inspire_vs_reference.py --zoo /tmp/zoo \
         --model faces64 --targets 3 --json results/inspire_faces64.json
@@ -34,7 +35,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from generators.ganzoo import export_zoo, read_checkpoint  # noqa: E402
-from optimizers import STUDIO_REALISM, GradientSearch, Objective, Weights, realism_spread  # noqa: E402
+from optimizers import GradientSearch, Objective, Weights, default_realism, realism_spread  # noqa: E402
 from optimizers.inversion import guess, load_inversion, shipped_inversion  # noqa: E402
 from studio.catalog import Catalog  # noqa: E402
 from studio.commands.compose_sim import load_targets  # noqa: E402
@@ -127,8 +128,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--prune", default="0.1,0.25", help="fractions of the budget where restarts are halved")
     p.add_argument("--start", default="auto", help="auto (shipped inversion encoder) or none")
     p.add_argument("--loss", choices=("reference", "studio"), default="reference",
-                   help="reference: realism 0.03 on D's raw score; studio: realism STUDIO_REALISM on D in units of "
-                        "its spread over the model's samples (the reference gets lambdaD = STUDIO_REALISM / spread)")
+                   help="reference: realism 0.03 on D's raw score; studio: the model's own realism weight on D in "
+                        "units of its spread over the model's samples (the reference gets lambdaD = weight / spread)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--json")
@@ -143,7 +144,7 @@ def main(argv: list[str] | None = None) -> int:
     encoder = load_inversion(inv_path) if inv_path else None
     prune = tuple(float(f) for f in args.prune.split(",") if f)
     unit = (realism_spread(model) or 1.0) if args.loss == "studio" else 1.0
-    weights = Weights(realism=STUDIO_REALISM) if args.loss == "studio" else Weights()
+    weights = Weights(realism=default_realism(model)) if args.loss == "studio" else Weights()
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         zoo = zoo_model(model, ProgressiveGAN, Path(tmp))
