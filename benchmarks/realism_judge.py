@@ -106,8 +106,8 @@ def main(argv: list[str] | None = None) -> int:
              for w in weights}
     for w, m in means.items():
         print(f"realism {w}: " + ", ".join(f"{k} {v:.4f}" for k, v in m.items()))
-    summary = {"model": args.model, "targets_from": args.targets_from or name, "realism_spread": spread, "budget": args.budget, "restarts": args.restarts,
-               "targets_knn": real_knn, "means": means, "rows": rows}
+    summary = {"model": args.model, "targets_from": args.targets_from or name, "realism_spread": spread,
+               "budget": args.budget, "restarts": args.restarts, "targets_knn": real_knn, "means": means, "rows": rows}
     write_outputs(summary, args.json, sheet, args.sheet)
     return 0
 

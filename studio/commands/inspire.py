@@ -27,8 +27,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--distance", help="encoder distance terms, e.g. pixel=1,faces64-vicreg=0.5 (normalised terms); "
                                       "default: the reference's raw pixel MSE")
     p.add_argument("--weights", default="", help="objective weights, e.g. distance=1,prior=1,realism=0.02 (realism: "
-                                                 "per D spread, by default the model's own (faces64 0.005, else "
-                                                 "0.02); 0.03 with an explicit --realism-unit)")
+                                                 "per D spread, by default the model's own (faces64 0.01, "
+                                                 "fashion32 0.02, textures64 0, others 0.02); 0.03 with an "
+                                                 "explicit --realism-unit)")
     p.add_argument("--realism-unit", default="auto",
                    help="unit of D's score in the realism term: auto (its spread over the model's own samples, so "
                         "a realism weight means the same for every model) or a number (1 with realism 0.03: the "
