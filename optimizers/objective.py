@@ -90,10 +90,16 @@ def default_realism(generator: Any) -> float:
     """
     if independent_realism(generator) is None:
         return 0.0
-    value = (getattr(generator, "info", None) or {}).get("inspire", {}).get("realism")
+    value = realism_setting(getattr(generator, "info", None))
+    return STUDIO_REALISM if value is None else value
+
+
+def realism_setting(info: Any) -> float | None:
+    """A sidecar's own Inspire realism weight (`info["inspire"]["realism"]`, a number >= 0), or None."""
+    value = (info.get("inspire") or {}).get("realism") if isinstance(info, dict) else None
     if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and value >= 0:
         return float(value)
-    return STUDIO_REALISM
+    return None
 
 
 def realism_spread(generator: Any, *, samples: int = 128, seed: int = 0) -> float | None:
@@ -193,5 +199,4 @@ class Objective:
 
 
 __all__ = ["Weights", "Objective", "pixel_distance", "latent_prior", "independent_realism", "realism_spread",
-           "default_realism",
-           "STUDIO_REALISM", "DistanceFn"]
+           "default_realism", "realism_setting", "STUDIO_REALISM", "DistanceFn"]

@@ -144,3 +144,17 @@ def test_inspire_starts_from_the_shipped_inversion_encoder(built):
     assert z.shape == (64,)
     random = model.generate(torch.randn(16, 64, generator=torch.Generator().manual_seed(4)))
     assert (model.generate(z[None]) - target).pow(2).mean() < (random - target).pow(2).mean((1, 2, 3)).min()
+
+
+def test_the_realism_slider_starts_from_the_sidecar_without_loading_the_model(tmp_path):
+    from optimizers import STUDIO_REALISM
+    from studio.app.context import Ctx
+    from studio.app.inspire import initial_realism
+    from studio.app.testing import TINYRGB_REALISM
+
+    catalog = Catalog(write_tiny_catalog(tmp_path, encoder=False, examples=False))
+    ctx = Ctx(catalog)
+    assert initial_realism(ctx, "tinyrgb") == TINYRGB_REALISM and initial_realism(ctx, "tiny") == STUDIO_REALISM
+    assert not catalog._cache  # read from the .json, no model loaded
+    (tmp_path / "tinyrgb.json").write_text("{not json")
+    assert initial_realism(ctx, "tinyrgb") == STUDIO_REALISM  # a broken sidecar: the studio's weight

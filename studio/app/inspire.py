@@ -6,6 +6,7 @@ updates a second, and stops on Stop (keeping the best so far), the budget or a t
 """
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 from types import SimpleNamespace
@@ -16,6 +17,7 @@ import torch
 
 from encoders import Distance, load_encoder
 from optimizers import STUDIO_REALISM, Objective, Weights, default_realism, make_search, realism_spread
+from optimizers.objective import realism_setting
 from optimizers.inversion import fits, guess, shipped_encoder
 from studio.app.context import Ctx, FAST, friendly
 from studio.app.render import single
@@ -97,6 +99,17 @@ def start_guess(model_id: str, model, target: torch.Tensor) -> torch.Tensor | No
     if encoder is None or not fits(encoder, model):
         return None
     return guess(encoder, target)
+
+
+def initial_realism(ctx: Ctx, model_id: str) -> float:
+    """The model's own realism weight read from its sidecar, without loading it (the page's first
+    value, before the load event asks the model itself through `default_realism`)."""
+    try:
+        sidecar = ctx.catalog.resolve(model_id).with_suffix(".json")
+        value = realism_setting(json.loads(sidecar.read_text())) if sidecar.is_file() else None
+    except (OSError, ValueError):
+        value = None
+    return STUDIO_REALISM if value is None else value
 
 
 def search(ctx: Ctx, st: UserState, *, method: str, budget: int, restarts: int, seed: int,
@@ -192,10 +205,10 @@ def build(ctx: Ctx) -> SimpleNamespace:
                         ui.w_enc += [_encoder_slider(encs, i) for i in range(j, min(j + 2, ENCODER_SLOTS))]
                 with gr.Row():
                     ui.w_prior = gr.Slider(0, 2, value=1.0, step=0.05, label="latent prior")
-                    ui.w_realism = gr.Slider(0, 0.5, value=STUDIO_REALISM, step=0.005, label="realism (discriminator)",
-                                            info="D's score in units of its spread over this model's samples; "
-                                                 "each model starts at its own measured default",
-                                            elem_id="inspire-realism")
+                    ui.w_realism = gr.Slider(0, 0.5, value=initial_realism(ctx, default), step=0.005,
+                                             label="realism (discriminator)", elem_id="inspire-realism",
+                                             info="D's score in units of its spread over this model's samples; "
+                                                  "each model starts at its own measured default")
             with gr.Row():
                 ui.run = gr.Button("Search", variant="primary", elem_id="inspire-run")
                 ui.stop = gr.Button("Stop (keep best)", variant="stop", elem_id="inspire-stop")
