@@ -29,13 +29,13 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from benchmarks.realism_unit import write_outputs  # noqa: E402
+from benchmarks.realism_unit import search_arguments, write_outputs  # noqa: E402
 from encoders.distance import feature_term, pixel_term  # noqa: E402
 from encoders.io import load_encoder  # noqa: E402
 from optimizers import GradientSearch, Objective, Weights, independent_realism, realism_spread  # noqa: E402
 from optimizers.inversion import guess, shipped_encoder  # noqa: E402
 from studio.catalog import Catalog  # noqa: E402
-from studio.data import load_dataset, to_float  # noqa: E402
+from studio.data import data_for_model, load_dataset, to_float  # noqa: E402
 
 
 def features(encoder, images: torch.Tensor) -> torch.Tensor:
@@ -52,22 +52,16 @@ def knn_distance(encoder, images: torch.Tensor, reference: torch.Tensor, k: int 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--model", default="faces64")
-    p.add_argument("--data", help="val data set (default: from the model id)")
+    search_arguments(p, model="faces64", targets=16, sheet="PNG: target | one result per weight, one row per target")
     p.add_argument("--encoder", help="judge encoder (default: MODEL-vicreg)")
     p.add_argument("--targets-from", help="take the targets from another data set's val split (faces, fashion, "
                                           "textures; converted to the model's size and channels): inspiration "
                                           "from outside the model's domain. The 5-NN reference stays the model's")
     p.add_argument("--weights", default="0,0.005,0.02", help="realism weights in spread units, comma-separated")
-    p.add_argument("--targets", type=int, default=16)
-    p.add_argument("--budget", type=int, default=200)
-    p.add_argument("--restarts", type=int, default=8)
-    p.add_argument("--json")
-    p.add_argument("--sheet", help="PNG: target | one result per weight, one row per target")
     args = p.parse_args(argv)
     weights = [float(w) for w in args.weights.split(",") if w]
     model = Catalog().generator(args.model)
-    name = args.data or next((d for d in ("faces", "fashion", "textures") if args.model.startswith(d)), None)
+    name = args.data or data_for_model(args.model)
     if name is None:
         raise SystemExit("give --data for a model id that does not start with faces, fashion or textures")
     encoder = load_encoder(args.encoder or f"{args.model}-vicreg").eval()

@@ -51,16 +51,22 @@ def write_outputs(summary: dict, json_path: str | None, sheet: list[list[torch.T
         contact_sheet(sheet, Path(sheet_path))
 
 
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--model", default="textures64")
+def search_arguments(p: argparse.ArgumentParser, *, model: str, targets: int, sheet: str) -> None:
+    """The options the realism benchmarks share: model, held-out targets, the app's search, outputs."""
+    p.add_argument("--model", default=model)
     p.add_argument("--data", help="val data set for the targets (default: from the model id)")
-    p.add_argument("--targets", type=int, default=4)
+    p.add_argument("--targets", type=int, default=targets)
     p.add_argument("--budget", type=int, default=200)
     p.add_argument("--restarts", type=int, default=8)
-    p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json")
-    p.add_argument("--sheet", help="PNG: target | reference's realism | studio's, one row per target")
+    p.add_argument("--sheet", help=sheet)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    search_arguments(p, model="textures64", targets=4,
+                     sheet="PNG: target | reference's realism | studio's, one row per target")
+    p.add_argument("--seed", type=int, default=0)
     args = p.parse_args(argv)
     model = Catalog().generator(args.model)
     targets = load_targets(argparse.Namespace(images=None, data=args.data, targets=args.targets, seed=args.seed),

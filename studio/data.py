@@ -284,6 +284,11 @@ def load_textures(pk3: str | Path = TEXTURES_PK3, *, split: str = "val", size: i
 DATASETS = {"faces": (64, 1), "fashion": (32, 1), "textures": (64, 3)}
 
 
+def data_for_model(model_id: str) -> str | None:
+    """The named set a model id (or model file) was trained on by its name: faces64 -> faces; else None."""
+    return next((d for d in DATASETS if Path(model_id).stem.startswith(d)), None)
+
+
 def dataset_shape(name: str) -> tuple[int, int]:
     """(resolution, channels) of a named set; folders default to 64x64 grayscale."""
     return DATASETS.get(name, (64, 1))

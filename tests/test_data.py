@@ -138,6 +138,11 @@ def test_tensor_stream_resumes_and_ranks_are_disjoint() -> None:
     assert len(ids(a) | ids(b)) == 10
 
 
+def test_data_for_model_reads_the_set_from_the_model_id() -> None:
+    assert [data.data_for_model(m) for m in ("faces64", "assets/fashion32.safetensors", "textures64", "celeba")] \
+        == ["faces", "fashion", "textures", None]
+
+
 def test_conform_converts_like_a_folder_load(tmp_path: Path) -> None:
     rng = np.random.default_rng(1)
     rgb = torch.from_numpy(rng.integers(0, 256, (2, 3, 32, 32), dtype=np.uint8))

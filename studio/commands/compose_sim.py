@@ -56,8 +56,8 @@ def load_targets(args: argparse.Namespace, model, model_id: str) -> torch.Tensor
         raise ValueError("--targets must be >= 1")
     if args.images:
         return torch.cat([load_image(p, channels=model.channels, size=model.resolution) for p in args.images])
-    from studio.data import load_dataset, to_float
-    name = args.data or next((d for d in ("faces", "fashion", "textures") if Path(model_id).stem.startswith(d)), None)
+    from studio.data import data_for_model, load_dataset, to_float
+    name = args.data or data_for_model(model_id)
     if name is None:
         raise ValueError("give --data (faces, fashion, textures or a folder) or --images for the hidden targets")
     images = load_dataset(name, split="val", size=model.resolution, channels=model.channels).images
