@@ -63,6 +63,28 @@ def test_discriminator_fade_in_uses_downsampled_path():
     assert not torch.allclose(d(x), full)
 
 
+def _penalty_grads(d: Discriminator, x: torch.Tensor) -> list[torch.Tensor]:
+    x = x.clone().requires_grad_(True)
+    (g,) = torch.autograd.grad(d(x)[:, 0].sum(), x, create_graph=True)
+    gp = (g.flatten(1).norm(dim=1) - 1.0).square().mean()
+    grads = torch.autograd.grad(gp, list(d.parameters()), allow_unused=True)
+    return [torch.zeros_like(p) if g is None else g for p, g in zip(d.parameters(), grads)]
+
+
+def test_discriminator_leaky_relu_matches_autograd_to_second_order(monkeypatch):
+    """The discriminator's leaky ReLU skips a zero derivative; the penalty's gradients stay exact."""
+    c = PGANConfig(latent_dim=6, depths=(8, 6), channels=3, alpha=0.4)
+    d = randomize(PGAN.random(c, seed=0)).discriminator.double().requires_grad_(True)
+    x = torch.randn(8, 3, 8, 8, dtype=torch.float64)
+    ours, out = _penalty_grads(d, x), d(x)
+    slope = c.leaky_relu
+    monkeypatch.setattr(Discriminator, "_lrelu", lambda self, t: torch.nn.functional.leaky_relu(t, slope))
+    reference = _penalty_grads(d, x)
+    assert torch.equal(d(x), out)
+    assert all(torch.equal(a, b) for a, b in zip(ours, reference))
+    assert sum(float(g.abs().sum()) for g in ours) > 0
+
+
 def test_layer_helpers():
     x = torch.randn(2, 5, 3, 3)
     assert torch.allclose(pixel_norm(x).pow(2).mean(1), torch.ones(2, 3, 3), atol=1e-5)
