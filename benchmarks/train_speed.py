@@ -1,11 +1,13 @@
 """Training speed, side by side: our trainer vs pytorch_GAN_zoo's PGAN, same configuration.
 
-    python -m benchmarks.train_speed --zoo /path/to/pytorch_GAN_zoo [--seconds 20] [--threads 2]
+    python -m benchmarks.train_speed --zoo /path/to/pytorch_GAN_zoo [--seconds 20] [--threads 2] [--rounds 3]
 
 Both run on the same random in-memory images, one after the other, each in a child process with
 the same thread count, at 4x4 (stable) and 8x8 (fading in), depths 256/256/128/64/32, latent
 128, batch 16 (the reference's default). We also time our own per-scale batch sizes (64 at 4x4,
 32 at 8x8), which is how the shipped models train. Printed: images/s of each and the ratio.
+On a shared machine single timings move by tens of percent; `--rounds R` repeats all of them,
+interleaved, and prints medians (ratios: the median of the per-round ratios) with their range.
 `--gp-every K` adds one more row of ours at our batches with the gradient penalty on every K-th
 step only (weight lambda * K, StyleGAN2's lazy regularisation): a different configuration,
 timed to show what that deviation would buy, not counted toward the same-configuration goal.
@@ -22,6 +24,7 @@ import argparse
 import json
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import time
@@ -146,6 +149,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--scratch", default="/tmp/zoo_bench")
     p.add_argument("--seconds", type=float, default=20.0, help="timed seconds per measurement")
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--rounds", type=int, default=1,
+                   help="repeat the measurements, interleaved; medians of speeds and of per-round ratios")
     p.add_argument("--json", help="also write the results here")
     p.add_argument("--device", default="cpu", help="cpu | cuda (on a GPU: batch 32 as in the issue's H200 run)")
     p.add_argument("--batch", type=int, help="the shared batch size (default 16 on CPU, 32 on a GPU)")
@@ -166,22 +171,30 @@ def main(argv: list[str] | None = None) -> int:
     rows, b = [], args.batch
     our_batches = args.our_batches or ((256, 128) if gpu else (64, 32))
     for scale, our_batch in enumerate(our_batches[:2]):
-        ref = measure("zoo", zoo, scale, b, args.seconds, args.threads, args.device)
-        same = measure("ours", zoo, scale, b, args.seconds, args.threads, args.device)
-        tuned = measure("ours", zoo, scale, our_batch, args.seconds, args.threads, args.device)
-        row = {"resolution": 4 * 2 ** scale, f"zoo_batch{b}": ref, f"ours_batch{b}": same,
-               f"ours_batch{our_batch}": tuned, "ratio_same_batch": same / ref, "ratio_our_batch": tuned / ref}
-        res = f"{4 * 2 ** scale}x{4 * 2 ** scale}"
-        line = (f"{res}: pytorch_GAN_zoo {ref:.0f} img/s (batch {b}) | ours {same:.0f} img/s (batch {b}, "
-                f"x{same / ref:.2f}) | ours {tuned:.0f} img/s (batch {our_batch}, x{tuned / ref:.2f})")
+        runs = [("zoo", b, 1), ("ours", b, 1), ("ours", our_batch, 1)]
         if args.gp_every > 1:
-            lazy = measure("ours", zoo, scale, our_batch, args.seconds, args.threads, args.device, args.gp_every)
-            row.update({f"ours_batch{our_batch}_gp_every{args.gp_every}": lazy, "ratio_lazy_gp": lazy / ref})
-            line += f" | ours, penalty every {args.gp_every} steps {lazy:.0f} img/s (x{lazy / ref:.2f}, a deviation)"
+            runs.append(("ours", our_batch, args.gp_every))
+        # rounds interleave the trainers, so a load change on a shared machine hits both alike
+        speeds = [[measure(who, zoo, scale, batch, args.seconds, args.threads, args.device, k)
+                   for who, batch, k in runs] for _ in range(args.rounds)]
+        ref, same, tuned, *lazy = (statistics.median(col) for col in zip(*speeds))
+        ratios = [[r[i] / r[0] for r in speeds] for i in range(1, len(runs))]
+        same_r, tuned_r, *lazy_r = (statistics.median(col) for col in ratios)
+        row = {"resolution": 4 * 2 ** scale, f"zoo_batch{b}": ref, f"ours_batch{b}": same,
+               f"ours_batch{our_batch}": tuned, "ratio_same_batch": same_r, "ratio_our_batch": tuned_r,
+               "rounds": [dict(zip(("zoo", "ours_same", "ours_tuned", "ours_lazy"), r)) for r in speeds]}
+        res = f"{4 * 2 ** scale}x{4 * 2 ** scale}"
+        spread = "" if args.rounds == 1 else " [" + ", ".join(
+            f"{min(c):.2f}-{max(c):.2f}" for c in ratios) + " over rounds]"
+        line = (f"{res}: pytorch_GAN_zoo {ref:.0f} img/s (batch {b}) | ours {same:.0f} img/s (batch {b}, "
+                f"x{same_r:.2f}) | ours {tuned:.0f} img/s (batch {our_batch}, x{tuned_r:.2f})")
+        if lazy:
+            row.update({f"ours_batch{our_batch}_gp_every{args.gp_every}": lazy[0], "ratio_lazy_gp": lazy_r[0]})
+            line += f" | ours, penalty every {args.gp_every} steps {lazy[0]:.0f} img/s (x{lazy_r[0]:.2f}, a deviation)"
         rows.append(row)
-        print(line, flush=True)
+        print(line + spread, flush=True)
     if args.json:
-        summary = {"device": args.device, "threads": args.threads, "gp_every": args.gp_every, "rows": rows}
+        summary = {"device": args.device, "threads": args.threads, "rounds": args.rounds, "gp_every": args.gp_every, "rows": rows}
         Path(args.json).write_text(json.dumps(summary, indent=2) + "\n")
     return 0
 
