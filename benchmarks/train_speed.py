@@ -194,7 +194,8 @@ def main(argv: list[str] | None = None) -> int:
         rows.append(row)
         print(line + spread, flush=True)
     if args.json:
-        summary = {"device": args.device, "threads": args.threads, "rounds": args.rounds, "gp_every": args.gp_every, "rows": rows}
+        summary = {"device": args.device, "threads": args.threads, "rounds": args.rounds, "gp_every": args.gp_every,
+                   "rows": rows}
         Path(args.json).write_text(json.dumps(summary, indent=2) + "\n")
     return 0
 
