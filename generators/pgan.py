@@ -114,11 +114,16 @@ class _LeakyReLU(torch.autograd.Function):
     bit-identical (tests/test_pgan.py).
     """
 
+    generate_vmap_rule = True  # torch.func transforms (the search's per-latent gradients) work through it
+
     @staticmethod
-    def forward(ctx: Any, x: torch.Tensor, slope: float) -> torch.Tensor:
-        ctx.save_for_backward(x)
-        ctx.slope = slope
+    def forward(x: torch.Tensor, slope: float) -> torch.Tensor:
         return F.leaky_relu(x, slope)
+
+    @staticmethod
+    def setup_context(ctx: Any, inputs: tuple[torch.Tensor, float], output: torch.Tensor) -> None:
+        x, ctx.slope = inputs
+        ctx.save_for_backward(x)
 
     @staticmethod
     def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor, None]:

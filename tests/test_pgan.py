@@ -85,6 +85,18 @@ def test_discriminator_leaky_relu_matches_autograd_to_second_order(monkeypatch):
     assert sum(float(g.abs().sum()) for g in ours) > 0
 
 
+def test_discriminator_under_vmap_matches_a_loop():
+    """The search scores images one by one with torch.func.vmap through the custom leaky ReLU."""
+    c = PGANConfig(latent_dim=6, depths=(8, 6), channels=1)
+    d = randomize(PGAN.random(c, seed=1)).discriminator
+    x = torch.randn(3, 1, 8, 8, requires_grad=True)
+    scores = torch.func.vmap(lambda im: d(im[None])[0, 0])(x)
+    (g,) = torch.autograd.grad(scores.sum(), x)
+    loop = torch.stack([d(im[None])[0, 0] for im in x])
+    (g_loop,) = torch.autograd.grad(loop.sum(), x)
+    assert torch.allclose(scores, loop, atol=1e-6) and torch.allclose(g, g_loop, atol=1e-6)
+
+
 def test_layer_helpers():
     x = torch.randn(2, 5, 3, 3)
     assert torch.allclose(pixel_norm(x).pow(2).mean(1), torch.ones(2, 3, 3), atol=1e-5)
