@@ -146,6 +146,7 @@ class Trainer:
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(self.config.seed * 100 + scale)
             g, d = Generator(cfg), Discriminator(cfg)
+        d.penalty_relu = True  # see generators.pgan._LeakyReLU
         ema = copy.deepcopy(g)
         if old is not None:
             for new, prev in zip((g, d, ema), old):

@@ -87,6 +87,7 @@ def test_alpha_fades_linearly_and_growing_keeps_lower_scales() -> None:
     t.run(max_steps=1)  # moves into the 8x8 fade
     w4 = t.g.scale0.weight.detach().clone()
     assert t.phase.kind == "fade" and t.g.alpha == 1.0
+    assert t.d.penalty_relu  # the grown discriminator skips the penalty's zero derivatives too
     t.train_step()
     assert t.alpha == pytest.approx(1 - 8 / 24) and t.d.alpha == t.g.alpha == t.g_ema.alpha
     assert not torch.equal(t.g.scale0.weight, w4)  # lower scales keep training
