@@ -81,12 +81,17 @@ def load_weights(path: str | Path, *, format: str, kind: str, require_config: bo
         config = _json_object(meta["config"], f"{path}: the {kind} config in its metadata")
     elif require_config:
         raise WeightFileError(f"{path}: studio {kind} file without its config")
-    info: dict[str, Any] = {}
-    sidecar = path.with_suffix(".json")
-    if sidecar.is_file():
-        side = _json_object(sidecar.read_text(), f"{sidecar}: the sidecar")
-        info = {k: v for k, v in side.items() if k not in SIDECAR_KEYS}
-    return WeightFile(path, tensors, config, meta, info)
+    return WeightFile(path, tensors, config, meta, read_info(path))
+
+
+def read_info(path: str | Path) -> dict[str, Any]:
+    """The `info` of PATH's PATH.json sidecar (its entries other than format and config), {} without
+    one; reads no weights. Raises WeightFileError for a sidecar that is not a JSON object."""
+    sidecar = Path(path).with_suffix(".json")
+    if not sidecar.is_file():
+        return {}
+    side = _json_object(sidecar.read_text(), f"{sidecar}: the sidecar")
+    return {k: v for k, v in side.items() if k not in SIDECAR_KEYS}
 
 
 def load_state(module: torch.nn.Module, state: Mapping[str, Any], *, path: str | Path, what: str = "") -> None:

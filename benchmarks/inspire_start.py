@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from optimizers import GradientSearch, Objective, Weights, default_realism, realism_spread  # noqa: E402
+from optimizers import GradientSearch, Objective, Weights, default_realism, spread_unit  # noqa: E402
 from optimizers.inversion import guess, shipped_encoder  # noqa: E402
 from studio.catalog import Catalog  # noqa: E402
 from studio.commands.compose_sim import load_targets  # noqa: E402
@@ -47,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
     targets = load_targets(argparse.Namespace(images=None, data=args.data, targets=args.targets, seed=args.seed),
                            model, args.model)
     weights = Weights(realism=default_realism(model))
-    unit = (realism_spread(model) or 1.0) if weights.realism > 0 else 1.0
+    unit = spread_unit(model, needed=weights.realism > 0)
     rows = []
     for t in range(len(targets)):
         target = targets[t:t + 1]

@@ -35,7 +35,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from generators.ganzoo import export_zoo, read_checkpoint  # noqa: E402
-from optimizers import GradientSearch, Objective, Weights, default_realism, realism_spread  # noqa: E402
+from optimizers import GradientSearch, Objective, Weights, default_realism, spread_unit  # noqa: E402
 from optimizers.inversion import guess, load_inversion, shipped_inversion  # noqa: E402
 from studio.catalog import Catalog  # noqa: E402
 from studio.commands.compose_sim import load_targets  # noqa: E402
@@ -143,7 +143,7 @@ def main(argv: list[str] | None = None) -> int:
     inv_path = shipped_inversion(Path(args.model).stem) if args.start == "auto" else None
     encoder = load_inversion(inv_path) if inv_path else None
     prune = tuple(float(f) for f in args.prune.split(",") if f)
-    unit = (realism_spread(model) or 1.0) if args.loss == "studio" else 1.0
+    unit = spread_unit(model, needed=args.loss == "studio")
     weights = Weights(realism=default_realism(model)) if args.loss == "studio" else Weights()
     rows = []
     with tempfile.TemporaryDirectory() as tmp:

@@ -102,6 +102,12 @@ def realism_setting(info: Any) -> float | None:
     return None
 
 
+def spread_unit(generator: Any, *, needed: bool = True) -> float:
+    """The studio's unit of D's score: `realism_spread` when a realism term needs it (about 1 s), else
+    (or without a discriminator) 1."""
+    return (realism_spread(generator) or 1.0) if needed else 1.0
+
+
 def realism_spread(generator: Any, *, samples: int = 128, seed: int = 0) -> float | None:
     """Standard deviation of the discriminator's scores of the generator's own images (fixed latents),
     or None without a discriminator: the unit of the studio's realism weight.
@@ -199,4 +205,4 @@ class Objective:
 
 
 __all__ = ["Weights", "Objective", "pixel_distance", "latent_prior", "independent_realism", "realism_spread",
-           "default_realism", "realism_setting", "STUDIO_REALISM", "DistanceFn"]
+           "spread_unit", "default_realism", "realism_setting", "STUDIO_REALISM", "DistanceFn"]

@@ -7,7 +7,8 @@ import torch
 
 from generators import PGAN, PGANConfig
 from optimizers import (SEARCHES, GradientSearch, NevergradSearch, Objective, ProgressEvent, SearchResult,
-                        STUDIO_REALISM, Weights, default_realism, make_search, pixel_distance, realism_spread)
+                        STUDIO_REALISM, Weights, default_realism, make_search, pixel_distance, realism_spread,
+                        spread_unit)
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # see conftest.py
 
@@ -73,6 +74,8 @@ def test_realism_spread_is_the_std_of_d_over_the_models_own_samples(model):
         scores = torch.stack([model.realism(model.generate(z[i:i + 1]))[0] for i in range(40)])  # one at a time
     assert realism_spread(model, samples=40, seed=5) == pytest.approx(float(scores.std()), rel=1e-4)
     assert realism_spread(NaNGenerator()) is None  # no discriminator, no unit
+    assert spread_unit(model) == realism_spread(model) and spread_unit(NaNGenerator()) == 1.0
+    assert spread_unit(model, needed=False) == 1.0  # no realism term: D is not evaluated
 
 
 def test_default_realism_is_the_models_own_from_its_sidecar(model, tmp_path):

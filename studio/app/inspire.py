@@ -6,7 +6,6 @@ updates a second, and stops on Stop (keeping the best so far), the budget or a t
 """
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 from types import SimpleNamespace
@@ -21,6 +20,7 @@ from optimizers.objective import realism_setting
 from optimizers.inversion import fits, guess, shipped_encoder
 from studio.app.context import Ctx, FAST, friendly
 from studio.app.render import single
+from weightfile import read_info
 from studio.app.state import UserState
 from studio.gif import save_gif
 from studio.imageio import ImageError, load_image, to_pil
@@ -105,9 +105,8 @@ def initial_realism(ctx: Ctx, model_id: str) -> float:
     """The model's own realism weight read from its sidecar, without loading it (the page's first
     value, before the load event asks the model itself through `default_realism`)."""
     try:
-        sidecar = ctx.catalog.resolve(model_id).with_suffix(".json")
-        value = realism_setting(json.loads(sidecar.read_text())) if sidecar.is_file() else None
-    except (OSError, ValueError):
+        value = realism_setting(read_info(ctx.catalog.resolve(model_id)))
+    except (OSError, ValueError):  # WeightFileError and an unknown id are ValueErrors
         value = None
     return STUDIO_REALISM if value is None else value
 

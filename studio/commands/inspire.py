@@ -10,7 +10,7 @@ from typing import Any
 
 import torch
 
-from optimizers import Objective, Weights, default_realism, make_search, realism_spread
+from optimizers import Objective, Weights, default_realism, make_search, spread_unit
 from optimizers.inspire import default_budget
 from optimizers.inversion import fits, guess, load_inversion, shipped_inversion
 from studio.catalog import Catalog
@@ -76,7 +76,7 @@ def make_distance(text: str | None, device: str):
 def realism_unit(spec: str, model: Any, *, needed: bool = True) -> float:
     """The unit of D's score; "auto" measures D's spread (about 1 s) only when there is a realism term."""
     if spec == "auto":
-        return (realism_spread(model) or 1.0) if needed else 1.0
+        return spread_unit(model, needed=needed)
     try:
         unit = float(spec)
     except ValueError:
