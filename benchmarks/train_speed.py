@@ -11,6 +11,8 @@ interleaved, and prints medians (ratios: the median of the per-round ratios) wit
 `--gp-every K` adds one more row of ours at our batches with the gradient penalty on every K-th
 step only (weight lambda * K, StyleGAN2's lazy regularisation): a different configuration,
 timed to show what that deviation would buy, not counted toward the same-configuration goal.
+On a GPU ours replays each step as a CUDA graph (`generators.step_graph`); one more row times
+ours at the same batch without it.
 
 The reference is timed generously: only its per-iteration work (real-image fade, the alpha
 update every 32 iterations, `optimizeParameters`), without its DataLoader or logging. Its
@@ -57,9 +59,10 @@ def scratch_copy(zoo: Path, dest: Path) -> Path:
     return dest
 
 
-def images_per_second(step, batch: int, seconds: float, device: str, warmup: int = 3) -> float:
+def images_per_second(step, batch: int, seconds: float, device: str, warmup: int = 6) -> float:
     """Call `step(it)` (one training iteration on `batch` images) until `seconds` have been timed
-    after `warmup` iterations; on a GPU the clock starts and stops on a synchronised device."""
+    after `warmup` iterations (ours on a GPU: 3 eager steps and the CUDA graph's capture); on a GPU
+    the clock starts and stops on a synchronised device."""
     import torch
     sync = torch.cuda.synchronize if device.startswith("cuda") else (lambda: None)
     it, done, start = 0, 0, 0.0
@@ -107,7 +110,7 @@ def zoo_step(zoo: Path, scale: int, batch: int, device: str = "cpu"):
     return step
 
 
-def our_step(scale: int, batch: int, device: str = "cpu", gp_every: int = 1):
+def our_step(scale: int, batch: int, device: str = "cpu", gp_every: int = 1, cuda_graphs: bool | None = None):
     """`step(it)`: one iteration of our trainer at `scale` (a fade phase from 8x8 on)."""
     sys.path.insert(0, str(ROOT))
     from generators.pgan import PGANConfig
@@ -117,7 +120,7 @@ def our_step(scale: int, batch: int, device: str = "cpu", gp_every: int = 1):
     n = scale + 1
     cfg = TrainConfig(PGANConfig(latent_dim=LATENT, depths=DEPTHS[:n], channels=1), batch_sizes=(batch,) * n,
                       fade_images=(0,) + (10 ** 8,) * (n - 1), stable_images=(10 ** 8,) * n, gp_every=gp_every)
-    t = Trainer(cfg, RandomStream(1, 4 * 2 ** scale), progress=False, device=device)
+    t = Trainer(cfg, RandomStream(1, 4 * 2 ** scale), progress=False, device=device, cuda_graphs=cuda_graphs)
     t.phase_index = len(t.phases) - 2 if scale else 0
     t._enter_phase()
     return lambda _it: t.train_step()
@@ -127,7 +130,7 @@ def child(args: argparse.Namespace) -> None:
     import torch
     torch.set_num_threads(args.threads)
     step = (zoo_step(Path(args.zoo), args.scale, args.batch, args.device) if args.who == "zoo"
-            else our_step(args.scale, args.batch, args.device, args.gp_every))
+            else our_step(args.scale, args.batch, args.device, args.gp_every, False if args.who == "eager" else None))
     speed = images_per_second(step, args.batch, args.seconds, args.device)
     print(json.dumps({"images_per_s": speed}))
 
@@ -158,7 +161,7 @@ def main(argv: list[str] | None = None) -> int:
                    help="our per-scale batches at 4x4,8x8 (default 64,32 on CPU, 256,128 on a GPU)")
     p.add_argument("--gp-every", type=int, default=1,
                    help="K > 1: also time ours at our batches with the lazy penalty every K steps (a deviation)")
-    p.add_argument("--child", choices=("zoo", "ours"), help=argparse.SUPPRESS)
+    p.add_argument("--child", choices=("zoo", "ours", "eager"), help=argparse.SUPPRESS)
     p.add_argument("--scale", type=int, default=0, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     gpu = args.device.startswith("cuda")
@@ -171,26 +174,35 @@ def main(argv: list[str] | None = None) -> int:
     rows, b = [], args.batch
     our_batches = args.our_batches or ((256, 128) if gpu else (64, 32))
     for scale, our_batch in enumerate(our_batches[:2]):
-        runs = [("zoo", b, 1), ("ours", b, 1), ("ours", our_batch, 1)]
+        runs = {"zoo": ("zoo", b, 1), "ours_same": ("ours", b, 1), "ours_tuned": ("ours", our_batch, 1)}
         if args.gp_every > 1:
-            runs.append(("ours", our_batch, args.gp_every))
+            runs["ours_lazy"] = ("ours", our_batch, args.gp_every)
+        if gpu:  # what the CUDA graph buys: ours at the same batch launching every kernel from Python
+            runs["ours_eager"] = ("eager", b, 1)
         # rounds interleave the trainers, so a load change on a shared machine hits both alike
-        speeds = [[measure(who, zoo, scale, batch, args.seconds, args.threads, args.device, k)
-                   for who, batch, k in runs] for _ in range(args.rounds)]
-        ref, same, tuned, *lazy = (statistics.median(col) for col in zip(*speeds))
-        ratios = [[r[i] / r[0] for r in speeds] for i in range(1, len(runs))]
-        same_r, tuned_r, *lazy_r = (statistics.median(col) for col in ratios)
-        row = {"resolution": 4 * 2 ** scale, f"zoo_batch{b}": ref, f"ours_batch{b}": same,
-               f"ours_batch{our_batch}": tuned, "ratio_same_batch": same_r, "ratio_our_batch": tuned_r,
-               "rounds": [dict(zip(("zoo", "ours_same", "ours_tuned", "ours_lazy"), r)) for r in speeds]}
+        speeds = [{name: measure(who, zoo, scale, batch, args.seconds, args.threads, args.device, k)
+                   for name, (who, batch, k) in runs.items()} for _ in range(args.rounds)]
+        med = {name: statistics.median(r[name] for r in speeds) for name in runs}
+        ratios = {name: [r[name] / r["zoo"] for r in speeds] for name in runs if name != "zoo"}
+        ratio = {name: statistics.median(col) for name, col in ratios.items()}
+        row = {"resolution": 4 * 2 ** scale, f"zoo_batch{b}": med["zoo"], f"ours_batch{b}": med["ours_same"],
+               f"ours_batch{our_batch}": med["ours_tuned"], "ratio_same_batch": ratio["ours_same"],
+               "ratio_our_batch": ratio["ours_tuned"], "rounds": speeds}
         res = f"{4 * 2 ** scale}x{4 * 2 ** scale}"
         spread = "" if args.rounds == 1 else " [" + ", ".join(
-            f"{min(c):.2f}-{max(c):.2f}" for c in ratios) + " over rounds]"
-        line = (f"{res}: pytorch_GAN_zoo {ref:.0f} img/s (batch {b}) | ours {same:.0f} img/s (batch {b}, "
-                f"x{same_r:.2f}) | ours {tuned:.0f} img/s (batch {our_batch}, x{tuned_r:.2f})")
-        if lazy:
-            row.update({f"ours_batch{our_batch}_gp_every{args.gp_every}": lazy[0], "ratio_lazy_gp": lazy_r[0]})
-            line += f" | ours, penalty every {args.gp_every} steps {lazy[0]:.0f} img/s (x{lazy_r[0]:.2f}, a deviation)"
+            f"{min(c):.2f}-{max(c):.2f}" for c in ratios.values()) + " over rounds]"
+        line = (f"{res}: pytorch_GAN_zoo {med['zoo']:.0f} img/s (batch {b}) | ours {med['ours_same']:.0f} img/s "
+                f"(batch {b}, x{ratio['ours_same']:.2f}) | ours {med['ours_tuned']:.0f} img/s (batch {our_batch}, "
+                f"x{ratio['ours_tuned']:.2f})")
+        if "ours_lazy" in runs:
+            row.update({f"ours_batch{our_batch}_gp_every{args.gp_every}": med["ours_lazy"],
+                        "ratio_lazy_gp": ratio["ours_lazy"]})
+            line += (f" | ours, penalty every {args.gp_every} steps {med['ours_lazy']:.0f} img/s "
+                     f"(x{ratio['ours_lazy']:.2f}, a deviation)")
+        if "ours_eager" in runs:
+            row.update({f"ours_batch{b}_no_graphs": med["ours_eager"],
+                        "ratio_same_batch_no_graphs": ratio["ours_eager"]})
+            line += f" | ours without CUDA graphs {med['ours_eager']:.0f} img/s (batch {b}, x{ratio['ours_eager']:.2f})"
         rows.append(row)
         print(line + spread, flush=True)
     if args.json:

@@ -167,6 +167,13 @@ def minibatch_stddev(x: torch.Tensor, group_size: int = 4) -> torch.Tensor:
     return torch.cat([x, y], dim=1)
 
 
+def fading(alpha: float | torch.Tensor, scales: nn.ModuleList) -> bool:
+    """Whether a network blends in its previous scale: alpha > 0, or a tensor alpha (the trainer's
+    CUDA graphs hold one through a whole fade phase and fill in its value per step, see
+    `generators.step_graph`; comparing it to 0 would wait on the device)."""
+    return len(scales) > 0 and (isinstance(alpha, torch.Tensor) or alpha > 0)
+
+
 class Generator(nn.Module):
     """z [N, latent_dim] -> images [N, C, R, R], roughly in [-1, 1] (not clipped)."""
 
@@ -194,7 +201,7 @@ class Generator(nn.Module):
         x = F.leaky_relu(self.format_layer(x), self.config.leaky_relu).view(z.shape[0], -1, 4, 4)
         x = pixel_norm(x) if self.config.pixel_norm else x  # per 4x4 position, over channels
         x = self._act(self.scale0(x))
-        fade = self.alpha > 0 and len(self.scales) > 0
+        fade = fading(self.alpha, self.scales)
         low = None
         for i, (c1, c2) in enumerate(self.scales):
             if fade and i == len(self.scales) - 1:
@@ -239,7 +246,7 @@ class Discriminator(nn.Module):
         r = self.config.resolution
         if x.dim() != 4 or x.shape[1] != self.config.channels or x.shape[-2:] != (r, r):
             raise ValueError(f"expected images [N, {self.config.channels}, {r}, {r}], got {list(x.shape)}")
-        fade = self.alpha > 0 and len(self.scales) > 0
+        fade = fading(self.alpha, self.scales)
         low = self._lrelu(self.from_rgb[-2](F.avg_pool2d(x, 2))) if fade else None
         x = self._lrelu(self.from_rgb[-1](x))
         for i, (c1, c2) in enumerate(reversed(self.scales)):
@@ -262,4 +269,5 @@ def grown(config: PGANConfig, depths: tuple[int, ...], alpha: float = 0.0) -> PG
     return PGANConfig.from_dict(d)
 
 
-__all__ = ["PGANConfig", "Generator", "Discriminator", "minibatch_stddev", "pixel_norm", "upscale2d", "grown"]
+__all__ = ["PGANConfig", "Generator", "Discriminator", "minibatch_stddev", "pixel_norm", "upscale2d", "grown",
+           "fading"]

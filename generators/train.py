@@ -10,7 +10,8 @@ which changes the mathematics of a step:
   straddle the halves, because batch sizes are multiples of 4);
 - per-scale batch sizes (large at low resolution, where a step is mostly Python overhead);
 - no host synchronisation per step (losses are read every `log_every` steps), fused Adam and a
-  foreach EMA update.
+  foreach EMA update;
+- on a single GPU the step is captured as a CUDA graph and replayed (`generators.step_graph`).
 Optional deviation: `gp_every = k > 1` applies the penalty every k-th D step with weight
 lambda * k ("lazy regularisation", StyleGAN2); off by default.
 
@@ -26,6 +27,7 @@ import os
 import signal
 import threading
 import time
+import warnings
 from pathlib import Path
 from typing import Any, Callable, Iterator, Protocol
 
@@ -35,6 +37,8 @@ from tqdm import tqdm
 
 from .model import PGAN
 from .pgan import Discriminator, Generator, grown
+from .step_graph import WARMUP as GRAPH_WARMUP
+from .step_graph import StepGraph
 from .train_config import Phase, TrainConfig, rescale_remaining
 
 CHECKPOINT = "checkpoint.pt"
@@ -74,11 +78,12 @@ class IterableStream:
         pass
 
 
-def _adam(params, config: TrainConfig) -> torch.optim.Adam:
+def _adam(params, config: TrainConfig, capturable: bool = False) -> torch.optim.Adam:
+    """Fused Adam where the device has it; `capturable` keeps its step counts on the device (CUDA graphs)."""
     try:
-        return torch.optim.Adam(params, lr=config.lr, betas=config.betas, fused=True)
+        return torch.optim.Adam(params, lr=config.lr, betas=config.betas, fused=True, capturable=capturable)
     except (RuntimeError, TypeError):
-        return torch.optim.Adam(params, lr=config.lr, betas=config.betas, foreach=True)
+        return torch.optim.Adam(params, lr=config.lr, betas=config.betas, foreach=True, capturable=capturable)
 
 
 def _fake_rgb_layers_frozen(net: torch.nn.Module, layers: torch.nn.ModuleList, keep: set[int]) -> None:
@@ -93,6 +98,7 @@ class Trainer:
     def __init__(self, config: TrainConfig, stream: BatchStream, *, out_dir: str | Path | None = None,
                  device: str | torch.device = "cpu", rank: int = 0, world_size: int = 1,
                  progress: bool = True, log_every: int = 50, channels_last: bool = False,
+                 cuda_graphs: bool | None = None,
                  on_phase_end: Callable[["Trainer", Phase, torch.Tensor], None] | None = None):
         self.config, self.stream, self.device = config, stream, torch.device(device)
         self.out_dir = Path(out_dir) if out_dir else None
@@ -100,6 +106,13 @@ class Trainer:
         self.distributed = world_size > 1
         self.progress, self.log_every, self.on_phase_end = progress, log_every, on_phase_end
         self.channels_last = channels_last  # NHWC convolutions: faster at high resolution on CPU
+        # CUDA graphs (`generators.step_graph`): by default on a single GPU with the penalty on every
+        # step; True on a CPU runs the graph's static-buffer step eagerly (no speed-up, for tests)
+        graphable = world_size == 1 and config.gp_every == 1
+        if cuda_graphs and not graphable:
+            raise ValueError("CUDA graphs need a single process and the penalty on every step (gp_every 1)")
+        self.cuda_graphs = graphable and self.device.type == "cuda" if cuda_graphs is None else cuda_graphs
+        self._graph: StepGraph | None = None
         self.phases = config.phases()
         for ph in self.phases:
             if ph.batch_size % (4 * world_size):
@@ -156,14 +169,17 @@ class Trainer:
         fmt = torch.channels_last if self.channels_last else torch.contiguous_format
         self.g, self.d, self.g_ema = (m.to(self.device, memory_format=fmt) for m in (g, d, ema))
         self.g_ema.requires_grad_(False)
-        self.opt_g, self.opt_d = _adam(self.g.parameters(), self.config), _adam(self.d.parameters(), self.config)
-        self.scale = scale
+        capturable = self.cuda_graphs and self.device.type == "cuda"
+        self.opt_g = _adam(self.g.parameters(), self.config, capturable)
+        self.opt_d = _adam(self.d.parameters(), self.config, capturable)
+        self.scale, self._graph = scale, None
 
     def _enter_phase(self) -> None:
         """Freeze RGB layers that are off the forward path, set alpha, (re)wrap for DDP."""
         if self.done:
             return
         ph = self.phase
+        self._graph = None  # a new phase is a new step: another batch size, fade or not
         if ph.scale != self.scale:
             self._build(ph.scale, old=(self.g, self.d, self.g_ema))
         keep = {ph.scale, ph.scale - 1} if ph.kind == "fade" else {ph.scale}
@@ -193,33 +209,71 @@ class Trainer:
         self.g.load_state_dict(model.generator.state_dict())
         self.g_ema.load_state_dict(model.generator.state_dict())
         self.d.load_state_dict(model.discriminator.state_dict())
+        self._graph = None
         self._set_alpha()
 
     def _set_alpha(self) -> None:
         a = self.alpha
-        self.g.alpha = self.d.alpha = self.g_ema.alpha = a
+        self.g_ema.alpha = a
+        if self._graph is not None:
+            self._graph.set_alpha(a)  # G and D hold its tensor
+        else:
+            self.g.alpha = self.d.alpha = a
 
     # -- one step --------------------------------------------------------------------------
 
-    def _real_batch(self, n: int) -> torch.Tensor:
-        """[n, C, r, r] real images at the current scale, faded like the generator."""
-        x = self.stream.batch(n).to(self.device, non_blocking=True)
+    def _fade_reals(self, x: torch.Tensor, alpha: float | torch.Tensor) -> torch.Tensor:
+        """[n, C, r, r] real images at the current scale, faded like the generator, from the data's [n, C, R, R]."""
         if self.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         factor = x.shape[-1] // self.phase.resolution
         if factor > 1:
             x = F.avg_pool2d(x, factor)
-        a = self.alpha
-        if a > 0:
+        if isinstance(alpha, torch.Tensor) or alpha > 0:
             low = F.interpolate(F.avg_pool2d(x, 2), scale_factor=2, mode="nearest")
-            x = torch.lerp(x, low, a)
+            x = torch.lerp(x, low, alpha)
         return x
 
     def train_step(self) -> dict[str, torch.Tensor]:
-        """One discriminator and one generator update on this rank's share of a batch."""
-        cfg, n = self.config, self.phase.batch_size // self.world_size
+        """One discriminator and one generator update on this rank's share of a batch.
+
+        With CUDA graphs the returned tensors are the graph's outputs, overwritten by the next step.
+        """
+        n = self.phase.batch_size // self.world_size
+        raw = self.stream.batch(n)  # [n, C, R, R] at the data's resolution
+        if self.cuda_graphs and self._graph is None:
+            self._graph = StepGraph(self)
         self._set_alpha()
-        real = self._real_batch(n)
+        if self._graph is not None:
+            try:
+                stats = self._graph.step(self, raw)
+            except RuntimeError as error:
+                if self._graph.graph is not None:  # a replay failed: not a capture problem
+                    raise
+                stats = self._without_graphs(error, raw)
+        else:
+            stats = self.update(raw.to(self.device, non_blocking=True), self.alpha)
+        self.step += 1
+        self.img_in_phase += self.phase.batch_size
+        self.images_seen += self.phase.batch_size
+        return stats
+
+    def _without_graphs(self, error: RuntimeError, raw: torch.Tensor) -> dict[str, torch.Tensor]:
+        """A capture that fails (a driver or an op that cannot be captured) costs speed, not the run."""
+        warnings.warn(f"CUDA graph capture failed, training on without graphs: {error}", RuntimeWarning)
+        self.cuda_graphs, self._graph = False, None
+        for p in self._d_trainable:  # the capture may have stopped inside the generator's update
+            p.requires_grad_(True)
+        self.opt_d.zero_grad(set_to_none=True)
+        self.opt_g.zero_grad(set_to_none=True)
+        self._set_alpha()
+        return self.update(raw.to(self.device, non_blocking=True), self.alpha)
+
+    def update(self, raw: torch.Tensor, alpha: float | torch.Tensor) -> dict[str, torch.Tensor]:
+        """The arithmetic of a step on device tensors only (what a CUDA graph captures): both
+        networks' updates and the EMA, on real images `raw` [n, C, R, R] faded by `alpha`."""
+        cfg, n = self.config, raw.shape[0]
+        real = self._fade_reals(raw, alpha)
         # discriminator: real and fake in one batch, then the gradient penalty
         z = torch.randn(n, cfg.model.latent_dim, generator=self.gen, device=self.device)
         with torch.no_grad():
@@ -251,9 +305,6 @@ class Trainer:
         with torch.no_grad():
             torch._foreach_lerp_(self._ema_params, self._g_params, 1.0 - cfg.ema_beta(self.phase.batch_size))
         stats.update(loss_d=loss_d.detach(), loss_g=loss_g.detach())
-        self.step += 1
-        self.img_in_phase += self.phase.batch_size
-        self.images_seen += self.phase.batch_size
         return stats
 
     # -- the loop ----------------------------------------------------------------------------
@@ -447,11 +498,16 @@ def measure_speed(config: TrainConfig, stream: BatchStream, *, steps: int = 6, w
         t = Trainer(config, stream, device=device, progress=False, **trainer_args)
         t.phase_index = index
         t._enter_phase()
+        if t.cuda_graphs:
+            warmup = max(warmup, GRAPH_WARMUP + 2)  # time replays, not the eager steps and the capture
+        sync = torch.cuda.synchronize if t.device.type == "cuda" else (lambda: None)  # GPU work is asynchronous
         for i in range(warmup + steps):
             if i == warmup:
+                sync()
                 start = time.perf_counter()
             t.train_step()
             t.img_in_phase = min(t.img_in_phase, t.phase.images // 2)  # stay mid-fade
+        sync()
         speeds.append(steps * t.phase.batch_size / (time.perf_counter() - start))
     return speeds
 

@@ -13,6 +13,7 @@ from PIL import Image
 
 from generators.model import PGAN
 from generators.pgan import PGANConfig
+from generators.step_graph import StepGraph
 from generators.train import IterableStream, Trainer
 from generators.train_config import TrainConfig, final_scale_only, plan_for_minutes, rescale_remaining
 from generators.train_run import plan, train
@@ -135,6 +136,59 @@ def test_resume_continues_exactly(tmp_path: Path) -> None:
         assert torch.equal(a[k], b[k]), k
     for sa, sb in zip(straight.opt_d.state.values(), second.opt_d.state.values()):
         assert torch.equal(sa["exp_avg_sq"], sb["exp_avg_sq"])
+
+
+def test_graph_step_matches_the_plain_step() -> None:
+    """The CUDA-graph step (`generators.step_graph`) on a CPU: its static buffers and tensor alpha,
+    run eagerly, must train exactly like the plain step through a fade and two growths."""
+    plain = Trainer(tiny_config(), stream(), progress=False)
+    graphed = Trainer(tiny_config(), stream(), progress=False, cuda_graphs=True)
+    assert not plain.cuda_graphs  # off by default on a CPU
+    plain.run(max_steps=4), graphed.run(max_steps=4)  # 4x4 stable, then into the 8x8 fade
+    graphed_in_fade = graphed.phase.kind == "fade" and isinstance(graphed.g.alpha, torch.Tensor)
+    assert graphed_in_fade and graphed.g.alpha is graphed.d.alpha  # filled in per step: the last step's
+    assert float(graphed.g.alpha) == pytest.approx(plain.g.alpha) and 0 < plain.g.alpha < 1
+    assert isinstance(graphed.g_ema.alpha, float)  # the sample grids use the EMA eagerly
+    plain.run(max_steps=7), graphed.run(max_steps=7)
+    assert plain.scale == graphed.scale == 2 and plain.step == graphed.step == 11
+    a, b = _flat(plain), _flat(graphed)
+    for k in a:
+        torch.testing.assert_close(a[k], b[k], rtol=1e-5, atol=1e-6, msg=k)
+    with pytest.raises(ValueError, match="single process and the penalty on every step"):
+        Trainer(tiny_config(gp_every=2), stream(), progress=False, cuda_graphs=True)
+
+
+def test_a_failed_capture_falls_back_to_the_plain_step() -> None:
+    plain = Trainer(tiny_config(), stream(), progress=False)
+    t = Trainer(tiny_config(), stream(), progress=False, cuda_graphs=True)
+    t._graph = StepGraph(t)
+
+    def capture_fails(trainer: Trainer, raw: torch.Tensor) -> dict:
+        for p in trainer._d_trainable:  # as if it stopped inside the generator's update
+            p.requires_grad_(False)
+        raise RuntimeError("operation not permitted when stream is capturing")
+    t._graph.step = capture_fails
+    with pytest.warns(RuntimeWarning, match="capture failed, training on without graphs"):
+        t.train_step()
+    assert not t.cuda_graphs and t._graph is None and all(p.requires_grad for p in t.d.parameters())
+    plain.run(max_steps=5), t.run(max_steps=4)  # into the 8x8 fade: plain floats from here on
+    assert isinstance(t.g.alpha, float)
+    a, b = _flat(plain), _flat(t)
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU: the capture itself (run on the device)")
+def test_cuda_graph_replays_train_like_the_plain_step_on_a_gpu() -> None:
+    torch.backends.cudnn.deterministic, torch.backends.cuda.matmul.allow_tf32 = True, False
+    cfg = tiny_config(fade_images=(0, 64, 16))
+    plain = Trainer(cfg, stream(), progress=False, device="cuda", cuda_graphs=False)
+    graphed = Trainer(cfg, stream(), progress=False, device="cuda")
+    assert graphed.cuda_graphs  # the default on a single GPU
+    plain.run(max_steps=8), graphed.run(max_steps=8)  # 4x4, then the 8x8 fade: 3 eager steps, a capture, 2 replays
+    assert graphed.phase.kind == "fade" and graphed._graph is not None and graphed._graph.graph is not None
+    a, b = _flat(plain), _flat(graphed)
+    for k in a:
+        torch.testing.assert_close(a[k], b[k], rtol=1e-4, atol=1e-4, msg=k)
 
 
 def test_lazy_gradient_penalty_and_iterable_source() -> None:

@@ -64,6 +64,8 @@ def register_gan(train_sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     p.add_argument("--threads", type=int, help="torch CPU threads for this process")
+    p.add_argument("--no-cuda-graphs", dest="cuda_graphs", action="store_const", const=False, default=None,
+                   help="on a single GPU, launch every kernel from Python instead of replaying a captured step")
     p.add_argument("--checkpoint-minutes", type=float, default=5.0)
     p.add_argument("--max-steps", type=int, help="stop after this many steps (resumable)")
     p.add_argument("--export", help="also save the final model as EXPORT.safetensors + .json")
@@ -124,7 +126,8 @@ def run(args: argparse.Namespace) -> int:
         info["continued_from"] = {"model": str(args.init), "training": init.info.get("training")}
     model = train(config, stream, out_dir=out, resume=args.resume, max_minutes=args.max_minutes,
                   device=args.device, dist_info=dist_info, checkpoint_minutes=args.checkpoint_minutes,
-                  max_steps=args.max_steps, on_phase_end=save_grid, info=info, init=init)
+                  max_steps=args.max_steps, on_phase_end=save_grid, info=info, init=init,
+                  cuda_graphs=args.cuda_graphs)
     if model is not None and args.export and dist_info.rank == 0:
         print(f"exported {model.save(args.export)}")
     return 0
