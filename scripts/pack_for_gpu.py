@@ -10,7 +10,7 @@ packages, so this writes what `scripts/train_gpu.sh` reads there:
 - textures.pk3: only the train-split textures, already shrunk by `TEXTURE_DOWNSCALE` and stored as
   JPEG quality 95 under their original names (so the hashed split and the labels stay the same);
   train_gpu.sh sets STUDIO_TEXTURES_DOWNSCALE=1 so they are not shrunk twice;
-- site/: the pure-Python packages the GPU image lacks (nevergrad, cma, bayes_opt);
+- site/: the pure-Python packages the GPU image lacks (nevergrad, cma, bayes_opt, pytest);
 - zoo/: a pytorch_GAN_zoo checkout for the speed benchmark, when --zoo is given (never committed).
 """
 from __future__ import annotations
@@ -67,6 +67,12 @@ def main() -> int:
     for name in ("nevergrad", "cma", "bayes_opt"):
         shutil.copytree(packages / name, out / "site" / name, dirs_exist_ok=True,
                         ignore=shutil.ignore_patterns("__pycache__", "test*"))
+    for name in ("pytest", "_pytest", "pluggy", "iniconfig", "packaging", "py.py"):  # scripts/gpu_checks.sh: tests
+        src = packages / name
+        if src.is_dir():
+            shutil.copytree(src, out / "site" / name, dirs_exist_ok=True, ignore=shutil.ignore_patterns("__pycache__"))
+        elif src.is_file():
+            shutil.copy2(src, out / "site" / name)
     if args.zoo:
         shutil.copytree(args.zoo, out / "zoo", dirs_exist_ok=True, ignore=shutil.ignore_patterns(".git"))
     total = sum(f.stat().st_size for f in out.rglob("*") if f.is_file())
