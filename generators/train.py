@@ -113,6 +113,8 @@ class Trainer:
             raise ValueError("CUDA graphs need a single process and the penalty on every step (gp_every 1)")
         self.cuda_graphs = graphable and self.device.type == "cuda" if cuda_graphs is None else cuda_graphs
         self._graph: StepGraph | None = None
+        if self.device.type == "cuda":
+            torch.backends.cudnn.benchmark = True  # shapes are fixed within a phase: pick the fastest kernels once
         self.phases = config.phases()
         for ph in self.phases:
             if ph.batch_size % (4 * world_size):
@@ -454,7 +456,8 @@ class Trainer:
             raise ValueError("the checkpoint was made with another training config; "
                              "resume with the same settings (or start a new --out)")
         self.phase_index, self.img_in_phase = int(state["phase_index"]), int(state["img_in_phase"])
-        self.step, self.images_seen, self.elapsed = int(state["step"]), int(state["images_seen"]), float(state["elapsed"])
+        self.step, self.images_seen = int(state["step"]), int(state["images_seen"])
+        self.elapsed = float(state["elapsed"])
         self.phase_started, self.budget = float(state.get("phase_started", 0.0)), state.get("budget")
         if "mark_images" not in state:  # checkpoint from before per-scale speed booking
             self.phase_started = self.elapsed
