@@ -10,6 +10,7 @@ import pytest
 import torch
 import torch.multiprocessing as mp
 from PIL import Image
+from torch.overrides import TorchFunctionMode
 
 from generators.model import PGAN
 from generators.pgan import PGANConfig
@@ -156,6 +157,29 @@ def test_graph_step_matches_the_plain_step() -> None:
         torch.testing.assert_close(a[k], b[k], rtol=1e-5, atol=1e-6, msg=k)
     with pytest.raises(ValueError, match="single process and the penalty on every step"):
         Trainer(tiny_config(gp_every=2), stream(), progress=False, cuda_graphs=True)
+
+
+class _NoHostReads(TorchFunctionMode):
+    """Fails on any read of a tensor's value into Python: in a CUDA graph capture such a read is an
+    error (the values do not exist yet), and a branch on one would be frozen into the graph."""
+
+    READS = {"__bool__", "__float__", "__int__", "__index__", "item", "tolist", "numpy", "cpu", "__format__"}
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        if getattr(func, "__name__", "") in self.READS:
+            raise AssertionError(f"the captured step reads a tensor on the host: {func.__name__}")
+        return func(*args, **(kwargs or {}))
+
+
+def test_the_captured_step_reads_nothing_back_to_the_host() -> None:
+    t = Trainer(tiny_config(), stream(), progress=False, cuda_graphs=True)
+    t.run(max_steps=3)  # into the 8x8 fade: real images faded and both networks blending scales
+    assert t.phase.kind == "fade" and t._graph is not None
+    with _NoHostReads():
+        stats = t._graph.step(t, torch.rand(8, 1, 16, 16) * 2 - 1)
+    assert set(stats) == {"d_real", "d_fake", "gp", "loss_d", "loss_g"}
+    with pytest.raises(AssertionError, match="reads a tensor on the host"), _NoHostReads():
+        bool(stats["gp"] > 0)
 
 
 def test_a_failed_capture_falls_back_to_the_plain_step() -> None:
