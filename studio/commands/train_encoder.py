@@ -15,6 +15,7 @@ import torch
 from encoders import EncoderConfig, METHODS, save_encoder
 from encoders.config import HEADS, pooled_dim
 from encoders.train import CHECKPOINT, TrainConfig, train_encoder
+from weightfile import read_info
 
 # The shipped recipe per data set: backbone resolution/channels and optimisation defaults.
 RECIPES = {
@@ -108,11 +109,6 @@ def run(args: argparse.Namespace) -> int:
           f"final loss {sum(result.losses[-20:]) / len(result.losses[-20:]):.4f})")
     if args.export:
         path = save_encoder(result.encoder, args.export, half=True,
-                            info={**result.encoder.info, **_sidecar(result.path), "id": Path(args.export).stem})
+                            info={**result.encoder.info, **read_info(result.path), "id": Path(args.export).stem})
         print(f"exported {path}")
     return 0
-
-
-def _sidecar(path: Path) -> dict:
-    import json
-    return {k: v for k, v in json.loads(path.with_suffix(".json").read_text()).items() if k not in ("format", "config")}
