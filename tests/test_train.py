@@ -215,6 +215,23 @@ def test_cuda_graph_replays_train_like_the_plain_step_on_a_gpu() -> None:
         torch.testing.assert_close(a[k], b[k], rtol=1e-4, atol=1e-4, msg=k)
 
 
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU: the capture itself (run on the device)")
+def test_cuda_graph_run_resumes_like_a_straight_one_on_a_gpu(tmp_path: Path) -> None:
+    cfg = tiny_config(fade_images=(0, 64, 16))
+    straight = Trainer(cfg, stream(), progress=False, device="cuda")
+    straight.run(max_steps=12)  # through the 8x8 fade (replays) into 8x8 stable
+    first = Trainer(cfg, stream(), out_dir=tmp_path, progress=False, device="cuda")
+    first.run(max_steps=8)  # stops mid fade after two replays
+    assert first._graph is not None and first._graph.graph is not None
+    second = Trainer(cfg, stream(), out_dir=tmp_path, progress=False, device="cuda")
+    second.load_checkpoint()  # eager steps again, then a new capture: the RNG must continue where it was
+    second.run(max_steps=4)
+    assert second.step == straight.step == 12
+    a, b = _flat(straight), _flat(second)
+    for k in a:
+        torch.testing.assert_close(a[k], b[k], rtol=1e-4, atol=1e-4, msg=k)
+
+
 def test_lazy_gradient_penalty_and_iterable_source() -> None:
     batches = lambda: iter([torch.rand(5, 1, 16, 16) * 2 - 1 for _ in range(3)])  # noqa: E731
     t = Trainer(tiny_config(gp_every=2), IterableStream(batches), progress=False)
