@@ -32,7 +32,7 @@ WARMUP = 3
 
 
 class StepGraph:
-    """Replays one captured training step of `trainer`'s current phase (batch `n` per step)."""
+    """One captured training step of `trainer`'s current phase, replayed every step after the warmup."""
 
     def __init__(self, trainer: "Trainer"):
         self.capture = trainer.device.type == "cuda"
