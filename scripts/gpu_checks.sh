@@ -24,7 +24,7 @@ timeout 120 $PY -m pytest -q -p no:cacheprovider -rs tests/test_train.py -k "gra
     | tail -n 30 | tee "$OUT/tests.log"
 if [ -d .gpudata/zoo ]; then
   timeout "$BENCH_S" $PY -m benchmarks.train_speed --zoo .gpudata/zoo --scratch /tmp/zoo_bench --device cuda \
-      --seconds "$EACH_S" --rounds "$ROUNDS" --threads 4 --json "$OUT/speed_cuda.json" 2>&1 | tee "$OUT/speed.log"
+      --seconds "$EACH_S" --rounds "$ROUNDS" --scales 3 --threads 4 --json "$OUT/speed_cuda.json" 2>&1 | tee "$OUT/speed.log"
 else
   echo "no .gpudata/zoo: run scripts/pack_for_gpu.py --zoo /tmp/zoo first" | tee "$OUT/speed.log"
 fi
