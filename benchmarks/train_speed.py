@@ -111,7 +111,8 @@ def zoo_step(zoo: Path, scale: int, batch: int, device: str = "cpu"):
     return step
 
 
-def our_step(scale: int, batch: int, device: str = "cpu", gp_every: int = 1, cuda_graphs: bool | None = None):
+def our_step(scale: int, batch: int, device: str = "cpu", gp_every: int = 1, cuda_graphs: bool | None = None,
+             precision: str = "fp32"):
     """`step(it)`: one iteration of our trainer at `scale` (a fade phase from 8x8 on)."""
     sys.path.insert(0, str(ROOT))
     from generators.pgan import PGANConfig
@@ -120,7 +121,8 @@ def our_step(scale: int, batch: int, device: str = "cpu", gp_every: int = 1, cud
     from generators.train_run import RandomStream
     n = scale + 1
     cfg = TrainConfig(PGANConfig(latent_dim=LATENT, depths=DEPTHS[:n], channels=1), batch_sizes=(batch,) * n,
-                      fade_images=(0,) + (10 ** 8,) * (n - 1), stable_images=(10 ** 8,) * n, gp_every=gp_every)
+                      fade_images=(0,) + (10 ** 8,) * (n - 1), stable_images=(10 ** 8,) * n, gp_every=gp_every,
+                      precision=precision)
     t = Trainer(cfg, RandomStream(1, 4 * 2 ** scale), progress=False, device=device, cuda_graphs=cuda_graphs)
     t.phase_index = len(t.phases) - 2 if scale else 0
     t._enter_phase()
@@ -131,7 +133,8 @@ def child(args: argparse.Namespace) -> None:
     import torch
     torch.set_num_threads(args.threads)
     step = (zoo_step(Path(args.zoo), args.scale, args.batch, args.device) if args.who == "zoo"
-            else our_step(args.scale, args.batch, args.device, args.gp_every, False if args.who == "eager" else None))
+            else our_step(args.scale, args.batch, args.device, args.gp_every, False if args.who == "eager" else None,
+                          "bf16" if args.who == "bf16" else "fp32"))
     speed = images_per_second(step, args.batch, args.seconds, args.device)
     print(json.dumps({"images_per_s": speed}))
 
@@ -165,7 +168,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--scales", type=int, default=2, help="how many scales from 4x4 to time (3: up to 16x16)")
     p.add_argument("--gp-every", type=int, default=1,
                    help="K > 1: also time ours at our batches with the lazy penalty every K steps (a deviation)")
-    p.add_argument("--child", choices=("zoo", "ours", "eager"), help=argparse.SUPPRESS)
+    p.add_argument("--bf16", action="store_true",
+                   help="also time ours in bfloat16 mixed precision (`--precision bf16`), at both batch sizes")
+    p.add_argument("--child", choices=("zoo", "ours", "eager", "bf16"), help=argparse.SUPPRESS)
     p.add_argument("--scale", type=int, default=0, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     gpu = args.device.startswith("cuda")
@@ -185,6 +190,8 @@ def main(argv: list[str] | None = None) -> int:
             runs["ours_lazy"] = ("ours", our_batch, args.gp_every)
         if gpu:  # what the CUDA graph buys: ours at the same batch launching every kernel from Python
             runs["ours_eager"] = ("eager", b, 1)
+        if args.bf16:
+            runs.update(ours_bf16_same=("bf16", b, 1), ours_bf16_tuned=("bf16", our_batch, 1))
         # rounds interleave the trainers, so a load change on a shared machine hits both alike
         speeds = [{name: measure(who, zoo, scale, batch, args.seconds, args.threads, args.device, k)
                    for name, (who, batch, k) in runs.items()} for _ in range(args.rounds)]
@@ -205,6 +212,12 @@ def main(argv: list[str] | None = None) -> int:
                         "ratio_lazy_gp": ratio["ours_lazy"]})
             line += (f" | ours, penalty every {args.gp_every} steps {med['ours_lazy']:.0f} img/s "
                      f"(x{ratio['ours_lazy']:.2f}, a deviation)")
+        if args.bf16:
+            row.update({f"ours_bf16_batch{b}": med["ours_bf16_same"], "ratio_bf16_same_batch": ratio["ours_bf16_same"],
+                        f"ours_bf16_batch{our_batch}": med["ours_bf16_tuned"],
+                        "ratio_bf16_our_batch": ratio["ours_bf16_tuned"]})
+            line += (f" | ours bf16 {med['ours_bf16_same']:.0f} img/s (batch {b}, x{ratio['ours_bf16_same']:.2f}), "
+                     f"{med['ours_bf16_tuned']:.0f} img/s (batch {our_batch}, x{ratio['ours_bf16_tuned']:.2f})")
         if "ours_eager" in runs:
             row.update({f"ours_batch{b}_no_graphs": med["ours_eager"],
                         "ratio_same_batch_no_graphs": ratio["ours_eager"]})

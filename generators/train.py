@@ -278,16 +278,19 @@ class Trainer:
         real = self._fade_reals(raw, alpha)
         # discriminator: real and fake in one batch, then the gradient penalty
         z = torch.randn(n, cfg.model.latent_dim, generator=self.gen, device=self.device)
-        with torch.no_grad():
-            fake = self.g(z)
-        out = self.d_step_net(torch.cat([real, fake]))[:, 0]
+        with torch.no_grad(), self._autocast():
+            fake = self.g(z).float()
+        with self._autocast():
+            out = self.d_step_net(torch.cat([real, fake]))[:, 0].float()
         d_real, d_fake = out[:n], out[n:]
         loss_d = d_fake.mean() - d_real.mean() + cfg.drift * d_real.square().mean()
         stats = {"d_real": d_real.detach().mean(), "d_fake": d_fake.detach().mean()}
         if self.step % cfg.gp_every == 0:
             eps = torch.rand(n, 1, 1, 1, generator=self.gen, device=self.device)
             mix = torch.lerp(fake, real, eps).requires_grad_(True)
-            (grad,) = torch.autograd.grad(self.d_step_net(mix)[:, 0].sum(), mix, create_graph=True)
+            with self._autocast():
+                score = self.d_step_net(mix)[:, 0].float().sum()
+            (grad,) = torch.autograd.grad(score, mix, create_graph=True)
             gp = (grad.flatten(1).norm(dim=1) - 1.0).square().mean()
             loss_d = loss_d + cfg.gp_lambda * cfg.gp_every * gp
             stats["gp"] = gp.detach()
@@ -298,7 +301,8 @@ class Trainer:
         for p in self._d_trainable:
             p.requires_grad_(False)
         z = torch.randn(n, cfg.model.latent_dim, generator=self.gen, device=self.device)
-        loss_g = -self.d(self.g_step_net(z))[:, 0].mean()
+        with self._autocast():
+            loss_g = -self.d(self.g_step_net(z))[:, 0].float().mean()
         self.opt_g.zero_grad(set_to_none=True)
         loss_g.backward()
         self.opt_g.step()
@@ -308,6 +312,15 @@ class Trainer:
             torch._foreach_lerp_(self._ema_params, self._g_params, 1.0 - cfg.ema_beta(self.phase.batch_size))
         stats.update(loss_d=loss_d.detach(), loss_g=loss_g.detach())
         return stats
+
+    def _autocast(self) -> torch.autocast:
+        """bfloat16 convolutions and matmuls when `precision` is bf16 (weights, Adam and the EMA stay float32).
+
+        On CPUs with AMX (oneDNN) a bfloat16 3x3 convolution forward ran 2.5-4x faster than float32 at
+        [32, 256, 8, 8] and [16, 128, 16, 16], its weight gradient only 1.3x. No weight cache: the
+        layers scale their weights at run time anyway, and a cache does not mix with CUDA graphs."""
+        return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.config.precision == "bf16",
+                              cache_enabled=False)
 
     # -- the loop ----------------------------------------------------------------------------
 

@@ -17,6 +17,9 @@ from weightfile import check_config_keys
 from .pgan import PGANConfig
 
 
+PRECISIONS = ("fp32", "bf16")
+
+
 @dataclass(frozen=True)
 class Phase:
     scale: int  # 0 = 4x4
@@ -47,6 +50,7 @@ class TrainConfig:
     # (StyleGAN2's ema_kimg). Short runs need it: at 0.999 per step the EMA spans ~1,000 steps,
     # more than a whole phase of a CPU run, so newly grown layers would stay near their init.
     ema_half_life: int = 0
+    precision: str = "fp32"  # "bf16": mixed precision (bfloat16 convolutions and matmuls, float32 weights)
 
     def ema_beta(self, batch_size: int) -> float:
         """The EMA's per-step decay for a global batch of `batch_size` images."""
@@ -70,6 +74,8 @@ class TrainConfig:
             raise ValueError("the first scale has nothing to fade from: fade_images[0] must be 0")
         if min(self.fade_images + self.stable_images) < 0 or self.stable_images[-1] < 1:
             raise ValueError("image counts must be >= 0 and the last stable phase > 0")
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
         if self.gp_every < 1:
             raise ValueError(f"gp_every must be >= 1, got {self.gp_every}")
         if self.model.alpha != 0.0:
