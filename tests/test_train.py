@@ -249,6 +249,13 @@ def test_bf16_mixed_precision_trains_close_to_float32() -> None:
         tiny_config(precision="fp16")
 
 
+def test_amx_detection_for_the_bf16_note() -> None:
+    from studio.commands.train import cpu_has_amx
+    assert cpu_has_amx("processor\t: 0\nflags\t\t: fpu avx2 avx512f amx_bf16 amx_tile\n") is True
+    assert cpu_has_amx("flags\t\t: fpu avx2 fma\n") is False
+    assert cpu_has_amx("no flags here") is None
+
+
 def test_lazy_gradient_penalty_and_iterable_source() -> None:
     batches = lambda: iter([torch.rand(5, 1, 16, 16) * 2 - 1 for _ in range(3)])  # noqa: E731
     t = Trainer(tiny_config(gp_every=2), IterableStream(batches), progress=False)

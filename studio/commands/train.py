@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import sys
 from pathlib import Path
 
 import torch
@@ -95,11 +96,25 @@ def build_config(args: argparse.Namespace, resolution: int, channels: int):
                        ema_half_life=args.ema_half_life, precision=args.precision)
 
 
+def cpu_has_amx(cpuinfo: str | None = None) -> bool | None:
+    """Whether the CPU has AMX bfloat16 units (Linux /proc/cpuinfo flags); None when unknown."""
+    if cpuinfo is None:
+        try:
+            cpuinfo = Path("/proc/cpuinfo").read_text()
+        except OSError:
+            return None
+    flags = next((line for line in cpuinfo.splitlines() if line.startswith("flags")), None)
+    return None if flags is None else "amx_bf16" in flags.split()
+
+
 def run(args: argparse.Namespace) -> int:
     from generators.train_run import setup_distributed, train
     from studio.data import make_stream
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.precision == "bf16" and args.device == "cpu" and cpu_has_amx() is False:
+        print("note: this CPU has no AMX bfloat16 units; --precision bf16 will likely train slower than fp32",
+              file=sys.stderr)
     dist_info = setup_distributed(args.device)
     stream = make_stream(args.data, seed=args.seed, rank=dist_info.rank, world_size=dist_info.world_size,
                          size=args.resolution, channels=args.channels)
