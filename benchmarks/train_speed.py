@@ -186,12 +186,20 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit(f"--scales {args.scales}: give --our-batches for each of them")
     for scale, our_batch in enumerate(our_batches[:args.scales]):
         runs = {"zoo": ("zoo", b, 1), "ours_same": ("ours", b, 1), "ours_tuned": ("ours", our_batch, 1)}
+        # more rows of ours: run name -> (its label, JSON key of its speed, JSON key of its ratio)
+        extras = {}
         if args.gp_every > 1:
             runs["ours_lazy"] = ("ours", our_batch, args.gp_every)
-        if gpu:  # what the CUDA graph buys: ours at the same batch launching every kernel from Python
-            runs["ours_eager"] = ("eager", b, 1)
+            extras["ours_lazy"] = (f"ours, penalty every {args.gp_every} steps (a deviation)",
+                                   f"ours_batch{our_batch}_gp_every{args.gp_every}", "ratio_lazy_gp")
         if args.bf16:
             runs.update(ours_bf16_same=("bf16", b, 1), ours_bf16_tuned=("bf16", our_batch, 1))
+            extras["ours_bf16_same"] = ("ours bf16", f"ours_bf16_batch{b}", "ratio_bf16_same_batch")
+            extras["ours_bf16_tuned"] = ("ours bf16", f"ours_bf16_batch{our_batch}", "ratio_bf16_our_batch")
+        if gpu:  # what the CUDA graph buys: ours at the same batch launching every kernel from Python
+            runs["ours_eager"] = ("eager", b, 1)
+            extras["ours_eager"] = ("ours without CUDA graphs", f"ours_batch{b}_no_graphs",
+                                    "ratio_same_batch_no_graphs")
         # rounds interleave the trainers, so a load change on a shared machine hits both alike
         speeds = [{name: measure(who, zoo, scale, batch, args.seconds, args.threads, args.device, k)
                    for name, (who, batch, k) in runs.items()} for _ in range(args.rounds)]
@@ -204,24 +212,12 @@ def main(argv: list[str] | None = None) -> int:
         res = f"{4 * 2 ** scale}x{4 * 2 ** scale}"
         spread = "" if args.rounds == 1 else " [" + ", ".join(
             f"{min(c):.2f}-{max(c):.2f}" for c in ratios.values()) + " over rounds]"
-        line = (f"{res}: pytorch_GAN_zoo {med['zoo']:.0f} img/s (batch {b}) | ours {med['ours_same']:.0f} img/s "
-                f"(batch {b}, x{ratio['ours_same']:.2f}) | ours {med['ours_tuned']:.0f} img/s (batch {our_batch}, "
-                f"x{ratio['ours_tuned']:.2f})")
-        if "ours_lazy" in runs:
-            row.update({f"ours_batch{our_batch}_gp_every{args.gp_every}": med["ours_lazy"],
-                        "ratio_lazy_gp": ratio["ours_lazy"]})
-            line += (f" | ours, penalty every {args.gp_every} steps {med['ours_lazy']:.0f} img/s "
-                     f"(x{ratio['ours_lazy']:.2f}, a deviation)")
-        if args.bf16:
-            row.update({f"ours_bf16_batch{b}": med["ours_bf16_same"], "ratio_bf16_same_batch": ratio["ours_bf16_same"],
-                        f"ours_bf16_batch{our_batch}": med["ours_bf16_tuned"],
-                        "ratio_bf16_our_batch": ratio["ours_bf16_tuned"]})
-            line += (f" | ours bf16 {med['ours_bf16_same']:.0f} img/s (batch {b}, x{ratio['ours_bf16_same']:.2f}), "
-                     f"{med['ours_bf16_tuned']:.0f} img/s (batch {our_batch}, x{ratio['ours_bf16_tuned']:.2f})")
-        if "ours_eager" in runs:
-            row.update({f"ours_batch{b}_no_graphs": med["ours_eager"],
-                        "ratio_same_batch_no_graphs": ratio["ours_eager"]})
-            line += f" | ours without CUDA graphs {med['ours_eager']:.0f} img/s (batch {b}, x{ratio['ours_eager']:.2f})"
+        line = f"{res}: pytorch_GAN_zoo {med['zoo']:.0f} img/s (batch {b})"
+        labels = {"ours_same": "ours", "ours_tuned": "ours", **{name: e[0] for name, e in extras.items()}}
+        for name, label in labels.items():
+            line += f" | {label} {med[name]:.0f} img/s (batch {runs[name][1]}, x{ratio[name]:.2f})"
+        for name, (_, speed_key, ratio_key) in extras.items():
+            row.update({speed_key: med[name], ratio_key: ratio[name]})
         rows.append(row)
         print(line + spread, flush=True)
     if args.json:

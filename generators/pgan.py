@@ -171,11 +171,11 @@ def minibatch_stddev(x: torch.Tensor, group_size: int = 4) -> torch.Tensor:
     return torch.cat([x, y.to(x.dtype)], dim=1)
 
 
-def fading(alpha: float | torch.Tensor, scales: nn.ModuleList) -> bool:
-    """Whether a network blends in its previous scale: alpha > 0, or a tensor alpha (the trainer's
-    CUDA graphs hold one through a whole fade phase and fill in its value per step, see
-    `generators.step_graph`; comparing it to 0 would wait on the device)."""
-    return len(scales) > 0 and (isinstance(alpha, torch.Tensor) or alpha > 0)
+def fading(alpha: float | torch.Tensor) -> bool:
+    """Whether to blend in the previous scale (networks and the trainer's real images): alpha > 0,
+    or a tensor alpha (the trainer's CUDA graphs hold one through a whole fade phase and fill in
+    its value per step, see `generators.step_graph`; comparing it to 0 would wait on the device)."""
+    return isinstance(alpha, torch.Tensor) or alpha > 0
 
 
 class Generator(nn.Module):
@@ -205,7 +205,7 @@ class Generator(nn.Module):
         x = F.leaky_relu(self.format_layer(x), self.config.leaky_relu).view(z.shape[0], -1, 4, 4)
         x = pixel_norm(x) if self.config.pixel_norm else x  # per 4x4 position, over channels
         x = self._act(self.scale0(x))
-        fade = fading(self.alpha, self.scales)
+        fade = len(self.scales) > 0 and fading(self.alpha)
         low = None
         for i, (c1, c2) in enumerate(self.scales):
             if fade and i == len(self.scales) - 1:
@@ -250,7 +250,7 @@ class Discriminator(nn.Module):
         r = self.config.resolution
         if x.dim() != 4 or x.shape[1] != self.config.channels or x.shape[-2:] != (r, r):
             raise ValueError(f"expected images [N, {self.config.channels}, {r}, {r}], got {list(x.shape)}")
-        fade = fading(self.alpha, self.scales)
+        fade = len(self.scales) > 0 and fading(self.alpha)
         low = self._lrelu(self.from_rgb[-2](F.avg_pool2d(x, 2))) if fade else None
         x = self._lrelu(self.from_rgb[-1](x))
         for i, (c1, c2) in enumerate(reversed(self.scales)):

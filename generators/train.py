@@ -36,7 +36,7 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from .model import PGAN
-from .pgan import Discriminator, Generator, grown
+from .pgan import Discriminator, Generator, fading, grown
 from .step_graph import WARMUP as GRAPH_WARMUP
 from .step_graph import StepGraph
 from .train_config import Phase, TrainConfig, rescale_remaining
@@ -174,14 +174,14 @@ class Trainer:
         capturable = self.cuda_graphs and self.device.type == "cuda"
         self.opt_g = _adam(self.g.parameters(), self.config, capturable)
         self.opt_d = _adam(self.d.parameters(), self.config, capturable)
-        self.scale, self._graph = scale, None
+        self.scale = scale
 
     def _enter_phase(self) -> None:
         """Freeze RGB layers that are off the forward path, set alpha, (re)wrap for DDP."""
+        self._graph = None  # a new phase (or rebuilt networks, or a loaded checkpoint) is a new step
         if self.done:
             return
         ph = self.phase
-        self._graph = None  # a new phase is a new step: another batch size, fade or not
         if ph.scale != self.scale:
             self._build(ph.scale, old=(self.g, self.d, self.g_ema))
         keep = {ph.scale, ph.scale - 1} if ph.kind == "fade" else {ph.scale}
@@ -211,7 +211,6 @@ class Trainer:
         self.g.load_state_dict(model.generator.state_dict())
         self.g_ema.load_state_dict(model.generator.state_dict())
         self.d.load_state_dict(model.discriminator.state_dict())
-        self._graph = None
         self._set_alpha()
 
     def _set_alpha(self) -> None:
@@ -231,7 +230,7 @@ class Trainer:
         factor = x.shape[-1] // self.phase.resolution
         if factor > 1:
             x = F.avg_pool2d(x, factor)
-        if isinstance(alpha, torch.Tensor) or alpha > 0:
+        if fading(alpha):
             low = F.interpolate(F.avg_pool2d(x, 2), scale_factor=2, mode="nearest")
             x = torch.lerp(x, low, alpha)
         return x
