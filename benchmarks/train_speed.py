@@ -12,6 +12,8 @@ interleaved, and prints medians (ratios: the median of the per-round ratios) wit
 `--gp-every K` adds one more row of ours at our batches with the gradient penalty on every K-th
 step only (weight lambda * K, StyleGAN2's lazy regularisation): a different configuration,
 timed to show what that deviation would buy, not counted toward the same-configuration goal.
+On a CPU ours computes the 3x3 convolutions at 4x4 and 8x8 by Winograd's algorithm
+(`generators.winograd`); one more row times ours at our batches with oneDNN's direct convolutions.
 On a GPU ours replays each step as a CUDA graph (`generators.step_graph`); one more row times
 ours at the same batch without it.
 
@@ -111,8 +113,13 @@ def zoo_step(zoo: Path, scale: int, batch: int, device: str = "cpu"):
     return step
 
 
+# our trainer as the child processes time it: keyword arguments of `our_step` per `--child` name
+OUR_VARIANTS: dict[str, dict] = {"ours": {}, "eager": {"cuda_graphs": False}, "bf16": {"precision": "bf16"},
+                                 "direct": {"winograd": False}}
+
+
 def our_step(scale: int, batch: int, device: str = "cpu", gp_every: int = 1, cuda_graphs: bool | None = None,
-             precision: str = "fp32"):
+             precision: str = "fp32", winograd: bool | None = None):
     """`step(it)`: one iteration of our trainer at `scale` (a fade phase from 8x8 on)."""
     sys.path.insert(0, str(ROOT))
     from generators.pgan import PGANConfig
@@ -123,7 +130,8 @@ def our_step(scale: int, batch: int, device: str = "cpu", gp_every: int = 1, cud
     cfg = TrainConfig(PGANConfig(latent_dim=LATENT, depths=DEPTHS[:n], channels=1), batch_sizes=(batch,) * n,
                       fade_images=(0,) + (10 ** 8,) * (n - 1), stable_images=(10 ** 8,) * n, gp_every=gp_every,
                       precision=precision)
-    t = Trainer(cfg, RandomStream(1, 4 * 2 ** scale), progress=False, device=device, cuda_graphs=cuda_graphs)
+    t = Trainer(cfg, RandomStream(1, 4 * 2 ** scale), progress=False, device=device, cuda_graphs=cuda_graphs,
+                winograd=winograd)
     t.phase_index = len(t.phases) - 2 if scale else 0
     t._enter_phase()
     return lambda _it: t.train_step()
@@ -133,8 +141,7 @@ def child(args: argparse.Namespace) -> None:
     import torch
     torch.set_num_threads(args.threads)
     step = (zoo_step(Path(args.zoo), args.scale, args.batch, args.device) if args.who == "zoo"
-            else our_step(args.scale, args.batch, args.device, args.gp_every, False if args.who == "eager" else None,
-                          "bf16" if args.who == "bf16" else "fp32"))
+            else our_step(args.scale, args.batch, args.device, args.gp_every, **OUR_VARIANTS[args.who]))
     speed = images_per_second(step, args.batch, args.seconds, args.device)
     print(json.dumps({"images_per_s": speed}))
 
@@ -170,7 +177,7 @@ def main(argv: list[str] | None = None) -> int:
                    help="K > 1: also time ours at our batches with the lazy penalty every K steps (a deviation)")
     p.add_argument("--bf16", action="store_true",
                    help="also time ours in bfloat16 mixed precision (`--precision bf16`), at both batch sizes")
-    p.add_argument("--child", choices=("zoo", "ours", "eager", "bf16"), help=argparse.SUPPRESS)
+    p.add_argument("--child", choices=("zoo", *OUR_VARIANTS), help=argparse.SUPPRESS)
     p.add_argument("--scale", type=int, default=0, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     gpu = args.device.startswith("cuda")
@@ -196,6 +203,10 @@ def main(argv: list[str] | None = None) -> int:
             runs.update(ours_bf16_same=("bf16", b, 1), ours_bf16_tuned=("bf16", our_batch, 1))
             extras["ours_bf16_same"] = ("ours bf16", f"ours_bf16_batch{b}", "ratio_bf16_same_batch")
             extras["ours_bf16_tuned"] = ("ours bf16", f"ours_bf16_batch{our_batch}", "ratio_bf16_our_batch")
+        if not gpu:  # what Winograd's convolutions buy: ours at our batch with oneDNN's direct ones
+            runs["ours_direct"] = ("direct", our_batch, 1)
+            extras["ours_direct"] = ("ours, direct convolutions", f"ours_batch{our_batch}_direct",
+                                     "ratio_our_batch_direct")
         if gpu:  # what the CUDA graph buys: ours at the same batch launching every kernel from Python
             runs["ours_eager"] = ("eager", b, 1)
             extras["ours_eager"] = ("ours without CUDA graphs", f"ours_batch{b}_no_graphs",

@@ -36,7 +36,7 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from .model import PGAN
-from .pgan import Discriminator, Generator, fading, grown
+from .pgan import Discriminator, Generator, fading, grown, use_winograd
 from .step_graph import WARMUP as GRAPH_WARMUP
 from .step_graph import StepGraph
 from .train_config import Phase, TrainConfig, rescale_remaining
@@ -98,7 +98,7 @@ class Trainer:
     def __init__(self, config: TrainConfig, stream: BatchStream, *, out_dir: str | Path | None = None,
                  device: str | torch.device = "cpu", rank: int = 0, world_size: int = 1,
                  progress: bool = True, log_every: int = 50, channels_last: bool = False,
-                 cuda_graphs: bool | None = None,
+                 cuda_graphs: bool | None = None, winograd: bool | None = None,
                  on_phase_end: Callable[["Trainer", Phase, torch.Tensor], None] | None = None):
         self.config, self.stream, self.device = config, stream, torch.device(device)
         self.out_dir = Path(out_dir) if out_dir else None
@@ -113,6 +113,9 @@ class Trainer:
             raise ValueError("CUDA graphs need a single process and the penalty on every step (gp_every 1)")
         self.cuda_graphs = graphable and self.device.type == "cuda" if cuda_graphs is None else cuda_graphs
         self._graph: StepGraph | None = None
+        # 3x3 convolutions at 4x4 and 8x8 by Winograd's algorithm (`generators.winograd`): by default
+        # in float32 on a CPU, where they made a step at 8x8 about 1.7x faster
+        self.winograd = self.device.type == "cpu" and config.precision == "fp32" if winograd is None else winograd
         if self.device.type == "cuda":
             torch.backends.cudnn.benchmark = True  # shapes are fixed within a phase: pick the fastest kernels once
         self.phases = config.phases()
@@ -162,7 +165,9 @@ class Trainer:
             torch.manual_seed(self.config.seed * 100 + scale)
             g, d = Generator(cfg), Discriminator(cfg)
         d.penalty_relu = True  # see generators.pgan._LeakyReLU
-        ema = copy.deepcopy(g)
+        ema = copy.deepcopy(g)  # direct convolutions: the samples and the export's reference
+        use_winograd(g, self.winograd)
+        use_winograd(d, self.winograd)
         if old is not None:
             for new, prev in zip((g, d, ema), old):
                 missing, unexpected = new.load_state_dict(prev.state_dict(), strict=False)

@@ -69,6 +69,8 @@ def register_gan(train_sub: argparse._SubParsersAction) -> None:
     p.add_argument("--threads", type=int, help="torch CPU threads for this process")
     p.add_argument("--no-cuda-graphs", dest="cuda_graphs", action="store_const", const=False, default=None,
                    help="on a single GPU, launch every kernel from Python instead of replaying a captured step")
+    p.add_argument("--no-winograd", dest="winograd", action="store_const", const=False, default=None,
+                   help="on a CPU in fp32, direct 3x3 convolutions at 4x4 and 8x8 instead of Winograd's algorithm")
     p.add_argument("--checkpoint-minutes", type=float, default=5.0)
     p.add_argument("--max-steps", type=int, help="stop after this many steps (resumable)")
     p.add_argument("--export", help="also save the final model as EXPORT.safetensors + .json")
@@ -144,7 +146,7 @@ def run(args: argparse.Namespace) -> int:
     model = train(config, stream, out_dir=out, resume=args.resume, max_minutes=args.max_minutes,
                   device=args.device, dist_info=dist_info, checkpoint_minutes=args.checkpoint_minutes,
                   max_steps=args.max_steps, on_phase_end=save_grid, info=info, init=init,
-                  cuda_graphs=args.cuda_graphs)
+                  cuda_graphs=args.cuda_graphs, winograd=args.winograd)
     if model is not None and args.export and dist_info.rank == 0:
         print(f"exported {model.save(args.export)}")
     return 0
