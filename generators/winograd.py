@@ -12,9 +12,9 @@ penalty) and every product is one large GEMM with no layout copies:
   NCHW tensor as a transposed [H W, N C] matrix;
 - the 36 products per tile are one batched matmul over channels: [36, T^2 N, C] x [36, C, O];
 - the output transform is again one constant matrix, written so the result comes out NCHW.
-The flattened transforms do more arithmetic than separable ones would (at 8x8 they are 55% zeros)
-but as single GEMMs they cost less than the copies a separable form needs. At 16x16 and above they
-would cost more than they save, so those sizes keep `F.conv2d`.
+The flattened transforms do more arithmetic than separable ones would (at 8x8 their matrices are
+81-86% zeros, at 4x4 31-44%), but as single GEMMs they cost less than the copies a separable form
+needs. At 16x16 and above they would cost more than they save, so those sizes keep `F.conv2d`.
 
 Results equal `F.conv2d(x, w, b, padding=1)` up to float32 rounding (about 1e-5 of the output's
 largest value, tests/test_winograd.py). Not for bfloat16: the transforms' coefficients (up to 8 in
@@ -76,8 +76,10 @@ def supports(x: torch.Tensor, weight: torch.Tensor) -> bool:
             and not torch.is_autocast_enabled(x.device.type))
 
 
-def conv3x3(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None) -> torch.Tensor:
-    """`F.conv2d(x, weight, bias, padding=1)` for x [N, C, S, S] with S in SIZES (see `supports`)."""
+def conv3x3(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None,
+            weight_scale: float = 1.0) -> torch.Tensor:
+    """`F.conv2d(x, weight * weight_scale, bias, padding=1)` for x [N, C, S, S] with S in SIZES (see
+    `supports`); the scale multiplies the small kernel-transform matrix instead of the weights."""
     if not supports(x, weight):
         raise ValueError(f"Winograd F(4x4, 3x3) takes float32 [N, C, S, S] with S in {SIZES} and 3x3 kernels, "
                          f"got {x.dtype} {list(x.shape)} and {list(weight.shape)}")
@@ -87,6 +89,7 @@ def conv3x3(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = N
         raise ValueError(f"input has {c} channels, the kernel expects {weight.shape[1]}")
     k_in, k_out, k_w = _constants(size, x.dtype, x.device)
     rows = k_in.shape[0] // (ALPHA * ALPHA) * n  # T^2 N tiles
+    k_w = k_w * weight_scale if weight_scale != 1.0 else k_w
     u = (k_w @ weight.reshape(out * c, 9).t()).view(ALPHA * ALPHA, out, c)  # G g G^T per kernel
     v = (k_in @ x.reshape(n * c, size * size).t()).view(ALPHA * ALPHA, rows, c)  # B^T d B per tile
     m = torch.bmm(v, u.transpose(1, 2))  # [36, T^2 N, O]: the element-wise products, summed over channels

@@ -330,7 +330,7 @@ def test_cli_trains_a_folder_and_resumes(tmp_path: Path) -> None:
             "--depths", "8,8,8", "--batch-sizes", "8,8,8", "--latent-dim", "4", "--kimg", "0.016"]
     assert main(args + ["--max-steps", "3"]) == 0
     assert not (tmp_path / "run" / "final.safetensors").exists()
-    assert main(args + ["--resume", "--no-cuda-graphs", "--export", str(tmp_path / "m")]) == 0
+    assert main(args + ["--resume", "--no-cuda-graphs", "--no-winograd", "--export", str(tmp_path / "m")]) == 0
     assert PGAN.load(tmp_path / "m.safetensors").resolution == 16
     assert sorted(p.name for p in (tmp_path / "run" / "samples").iterdir())[0] == "01_4px_stable.png"
     assert main(["train", "gan", "--data", str(tmp_path / "nothing"), "--out", str(tmp_path / "x")]) == 2

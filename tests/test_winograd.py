@@ -29,6 +29,7 @@ def test_forward_matches_the_direct_convolution(size: int, layout: torch.memory_
     assert y.shape == want.shape and y.dtype == torch.float32 and y.is_contiguous()
     _close(y, want)
     _close(winograd.conv3x3(x, w), F.conv2d(x.double(), w.double(), padding=1))  # no bias
+    _close(winograd.conv3x3(x, w, b, weight_scale=0.3), F.conv2d(x.double(), 0.3 * w.double(), b.double(), padding=1))
 
 
 @pytest.mark.parametrize("size", winograd.SIZES)
@@ -69,21 +70,17 @@ def test_supported_inputs_and_clear_errors() -> None:
         winograd.conv3x3(torch.randn(2, 5, 8, 8), w)
 
 
-def test_networks_switched_to_winograd_compute_the_same() -> None:
+def test_networks_switched_to_winograd_compute_the_same(monkeypatch: pytest.MonkeyPatch) -> None:
     """Both networks at 16x16 (4x4 and 8x8 by Winograd, 16x16 and the 1x1 layers direct)."""
     cfg = PGANConfig(latent_dim=8, depths=(32, 16, 8), channels=1, alpha=0.3)
     torch.manual_seed(0)
     g, d = Generator(cfg), Discriminator(cfg)
     z = torch.randn(8, 8)
     images, scores = g(z), d(torch.tanh(g(z)))
-    calls = []
-    real = winograd.conv3x3
-    try:
-        winograd.conv3x3 = lambda *a: calls.append(a[0].shape[-1]) or real(*a)
-        use_winograd(g), use_winograd(d)
-        images_w, scores_w = g(z), d(torch.tanh(g(z)))
-    finally:
-        winograd.conv3x3 = real
+    calls, real = [], winograd.conv3x3
+    monkeypatch.setattr(winograd, "conv3x3", lambda x, *a, **kw: calls.append(x.shape[-1]) or real(x, *a, **kw))
+    use_winograd(g), use_winograd(d)
+    images_w, scores_w = g(z), d(torch.tanh(g(z)))
     # G: scale0 at 4x4, two convs at 8x8 (run twice: images, then images for D); D: two at 8x8 and
     # its 4x4 conv on the minibatch-stddev channel
     assert sorted(set(calls)) == [4, 8] and len(calls) == 2 * 3 + 3
