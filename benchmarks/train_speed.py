@@ -5,8 +5,8 @@
 Both run on the same random in-memory images, one after the other, each in a child process with
 the same thread count, at 4x4 (stable) and 8x8 (fading in; `--scales 3` adds 16x16, fading in),
 depths 256/256/128/64/32, latent 128, batch 16 (the reference's default; 32 on a GPU). We also time
-our own per-scale batch sizes (64 at 4x4, 32 above; 256 / 128 on a GPU), which is how the shipped
-models train. Printed: images/s of each and the ratio.
+our own per-scale batch sizes (64 at 4x4 and 8x8, 32 at 16x16, as `train gan`'s presets on a CPU;
+256 / 128 on a GPU, as scripts/train_gpu.sh). Printed: images/s of each and the ratio.
 On a shared machine single timings move by tens of percent; `--rounds R` repeats all of them,
 interleaved, and prints medians (ratios: the median of the per-round ratios) with their range.
 `--gp-every K` adds one more row of ours at our batches with the gradient penalty on every K-th
@@ -171,7 +171,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--device", default="cpu", help="cpu | cuda (on a GPU: batch 32 as in the issue's H200 run)")
     p.add_argument("--batch", type=int, help="the shared batch size (default 16 on CPU, 32 on a GPU)")
     p.add_argument("--our-batches", type=lambda t: tuple(int(v) for v in t.split(",")),
-                   help="our per-scale batches from 4x4 on (default 64,32,32 on CPU, 256,128,128 on a GPU)")
+                   help="our per-scale batches from 4x4 on (default 64,64,32 on CPU, 256,128,128 on a GPU)")
     p.add_argument("--scales", type=int, default=2, help="how many scales from 4x4 to time (3: up to 16x16)")
     p.add_argument("--gp-every", type=int, default=1,
                    help="K > 1: also time ours at our batches with the lazy penalty every K steps (a deviation)")
@@ -188,7 +188,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     zoo = scratch_copy(Path(args.zoo), Path(args.scratch))
     rows, b = [], args.batch
-    our_batches = args.our_batches or ((256, 128, 128) if gpu else (64, 32, 32))
+    our_batches = args.our_batches or ((256, 128, 128) if gpu else (64, 64, 32))
     if not 1 <= args.scales <= min(len(our_batches), len(DEPTHS)):
         raise SystemExit(f"--scales {args.scales}: give --our-batches for each of them")
     for scale, our_batch in enumerate(our_batches[:args.scales]):
