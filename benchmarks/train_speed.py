@@ -203,14 +203,14 @@ def main(argv: list[str] | None = None) -> int:
             runs.update(ours_bf16_same=("bf16", b, 1), ours_bf16_tuned=("bf16", our_batch, 1))
             extras["ours_bf16_same"] = ("ours bf16", f"ours_bf16_batch{b}", "ratio_bf16_same_batch")
             extras["ours_bf16_tuned"] = ("ours bf16", f"ours_bf16_batch{our_batch}", "ratio_bf16_our_batch")
-        if not gpu:  # what Winograd's convolutions buy: ours at our batch with oneDNN's direct ones
-            runs["ours_direct"] = ("direct", our_batch, 1)
-            extras["ours_direct"] = ("ours, direct convolutions", f"ours_batch{our_batch}_direct",
-                                     "ratio_our_batch_direct")
         if gpu:  # what the CUDA graph buys: ours at the same batch launching every kernel from Python
             runs["ours_eager"] = ("eager", b, 1)
             extras["ours_eager"] = ("ours without CUDA graphs", f"ours_batch{b}_no_graphs",
                                     "ratio_same_batch_no_graphs")
+        else:  # what Winograd's convolutions buy: ours at our batch with oneDNN's direct ones
+            runs["ours_direct"] = ("direct", our_batch, 1)
+            extras["ours_direct"] = ("ours, direct convolutions", f"ours_batch{our_batch}_direct",
+                                     "ratio_our_batch_direct")
         # rounds interleave the trainers, so a load change on a shared machine hits both alike
         speeds = [{name: measure(who, zoo, scale, batch, args.seconds, args.threads, args.device, k)
                    for name, (who, batch, k) in runs.items()} for _ in range(args.rounds)]

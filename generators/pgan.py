@@ -95,13 +95,13 @@ class EqualizedLayer(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # Scaling weight and bias equals the reference's scaling of the output, at less cost.
-        if self.winograd and self.weight.dim() == 4 and winograd.supports(x, self.weight):
+        b = self.bias * self.scale
+        if self.weight.dim() == 2:
+            return F.linear(x, self.weight * self.scale, b)
+        if self.winograd and winograd.supports(x, self.weight):
             # the weight's scale rides on Winograd's (tiny) kernel transform
-            return winograd.conv3x3(x, self.weight, self.bias * self.scale, weight_scale=self.scale)
-        w, b = self.weight * self.scale, self.bias * self.scale
-        if self.weight.dim() == 4:
-            return F.conv2d(x, w, b, padding=self.padding)
-        return F.linear(x, w, b)
+            return winograd.conv3x3(x, self.weight, b, weight_scale=self.scale)
+        return F.conv2d(x, self.weight * self.scale, b, padding=self.padding)
 
 
 def use_winograd(net: nn.Module, on: bool = True) -> None:

@@ -36,7 +36,7 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from .model import PGAN
-from .pgan import Discriminator, Generator, fading, grown, use_winograd
+from .pgan import Discriminator, Generator, fading, grown, upscale2d, use_winograd
 from .step_graph import WARMUP as GRAPH_WARMUP
 from .step_graph import StepGraph
 from .train_config import Phase, TrainConfig, rescale_remaining
@@ -236,7 +236,7 @@ class Trainer:
         if factor > 1:
             x = F.avg_pool2d(x, factor)
         if fading(alpha):
-            low = F.interpolate(F.avg_pool2d(x, 2), scale_factor=2, mode="nearest")
+            low = upscale2d(F.avg_pool2d(x, 2))
             x = torch.lerp(x, low, alpha)
         return x
 
