@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from generators import PGAN, CheckpointError, Discriminator, Generator, PGANConfig, sample_latents
-from generators.pgan import grown, minibatch_stddev, pixel_norm, upscale2d
+from generators.pgan import downscale2d, grown, minibatch_stddev, pixel_norm, upscale2d
 from tests.conftest import randomize
 
 
@@ -106,6 +106,21 @@ def test_layer_helpers():
     assert y.shape == (8, 4, 2, 2)
     assert torch.equal(y[:4, 3], y[:4, 3].flatten()[0].expand(4, 2, 2))  # one value per group of 4
     assert torch.equal(minibatch_stddev(torch.randn(1, 3, 2, 2))[:, 3], torch.zeros(1, 2, 2))
+
+
+@pytest.mark.parametrize("shape", [(3, 5, 8, 8), (2, 1, 4, 4), (2, 3, 16, 8), (1, 2, 32, 32)])
+def test_downscale2d_is_average_pooling_with_its_gradient(shape):
+    """A matmul on the CPU up to 16x16 (NCHW), avg_pool2d otherwise (larger maps, channels-last)."""
+    x = torch.randn(*shape, dtype=torch.float64, requires_grad=True)
+    ref = torch.nn.functional.avg_pool2d(x, 2)
+    g = torch.randn_like(ref)
+    (want_grad,) = torch.autograd.grad(ref, x, g)
+    for inp in (x, x.contiguous(memory_format=torch.channels_last)):
+        y = downscale2d(inp)
+        assert y.shape == ref.shape and torch.allclose(y, ref, atol=1e-12)
+        assert torch.allclose(torch.autograd.grad(y, x, g)[0], want_grad, atol=1e-12)
+    xf = x.detach().float()
+    assert torch.allclose(downscale2d(xf), torch.nn.functional.avg_pool2d(xf, 2), atol=1e-6)
 
 
 def test_sample_latents_portable_and_deterministic():

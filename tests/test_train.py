@@ -275,6 +275,14 @@ def test_winograd_convolutions_train_like_direct_ones() -> None:
     assert not Trainer(tiny_config(precision="bf16"), stream(), progress=False).winograd
 
 
+def test_cpu_training_keeps_freed_memory() -> None:
+    """glibc's malloc is told to keep freed blocks (`keep_freed_memory`; its effect on a training
+    step, page faults and time, is measured in its docstring, not timed here)."""
+    import platform
+    from generators.train import keep_freed_memory
+    assert keep_freed_memory() is (platform.libc_ver()[0] == "glibc")
+
+
 def test_amx_detection_for_the_bf16_note() -> None:
     from studio.commands.train import cpu_has_amx
     assert cpu_has_amx("processor\t: 0\nflags\t\t: fpu avx2 avx512f amx_bf16 amx_tile\n") is True

@@ -6,10 +6,21 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from generators import winograd
+from generators import winograd, winograd_c
 from generators.pgan import Discriminator, Generator, PGANConfig, use_winograd
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # see conftest.py
+
+
+@pytest.fixture(params=["c", "matmul"])
+def transforms(request, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Run a test with the 8x8 tile transforms as generated C (`winograd_c`) and as matmuls."""
+    if request.param == "c":
+        if not winograd_c.available():
+            pytest.skip("no C compiler here: conv3x3 uses its matmul transforms (tested with the other param)")
+    else:
+        monkeypatch.setattr(winograd, "C_SIZES", ())
+    return request.param
 
 
 def _close(got: torch.Tensor, want: torch.Tensor, rel: float = 2e-5) -> None:
@@ -20,7 +31,7 @@ def _close(got: torch.Tensor, want: torch.Tensor, rel: float = 2e-5) -> None:
 
 @pytest.mark.parametrize("size", winograd.SIZES)
 @pytest.mark.parametrize("layout", [torch.contiguous_format, torch.channels_last])
-def test_forward_matches_the_direct_convolution(size: int, layout: torch.memory_format) -> None:
+def test_forward_matches_the_direct_convolution(size: int, layout: torch.memory_format, transforms: str) -> None:
     gen = torch.Generator().manual_seed(size)
     x = torch.randn(5, 33, size, size, generator=gen).contiguous(memory_format=layout)
     w, b = torch.randn(7, 33, 3, 3, generator=gen) * 0.1, torch.randn(7, generator=gen)
@@ -33,7 +44,7 @@ def test_forward_matches_the_direct_convolution(size: int, layout: torch.memory_
 
 
 @pytest.mark.parametrize("size", winograd.SIZES)
-def test_first_and_second_derivatives_match(size: int) -> None:
+def test_first_and_second_derivatives_match(size: int, transforms: str) -> None:
     """The gradient penalty differentiates the input gradient again, with respect to the weights."""
     gen = torch.Generator().manual_seed(10 + size)
     x0 = torch.randn(4, 16, size, size, generator=gen)
