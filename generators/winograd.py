@@ -94,19 +94,18 @@ def conv3x3(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = N
         raise ValueError(f"input has {c} channels, the kernel expects {weight.shape[1]}")
     tiles = size // TILE
     rows = tiles * tiles * n  # T^2 N tiles
+    if size in C_SIZES and x.device.type == "cpu" and winograd_c.available():
+        # the same maps as below, as generated C (`winograd_c`): at 8x8 these matmuls' matrices are
+        # 86% zeros; the equalized-lr scale rides on the output transform
+        u = winograd_c.kernel_tiles(weight)  # [36, O, C]
+        v = winograd_c.to_tiles(x, f"in{size}").view(ALPHA * ALPHA, rows, c)
+        m = torch.bmm(v, u.transpose(1, 2)).view(ALPHA, ALPHA, tiles, tiles, n, out)
+        return winograd_c.from_tiles(m, f"out{size}", bias, weight_scale)
     k_in, k_out, k_w = _constants(size, x.dtype, x.device)
     k_w = k_w * weight_scale if weight_scale != 1.0 else k_w
     u = (k_w @ weight.reshape(out * c, 9).t()).view(ALPHA * ALPHA, out, c)  # G g G^T per kernel
-    # at 8x8 on the CPU the tile transforms are generated C (`winograd_c`): the same maps as the
-    # matmuls below, whose matrices are 86% zeros there (a step 5-7% faster); at 4x4 no faster
-    c_maps = size in C_SIZES and x.device.type == "cpu" and winograd_c.available()
-    if c_maps:
-        v = winograd_c.to_tiles(x, f"in{size}").view(ALPHA * ALPHA, rows, c)
-    else:
-        v = (k_in @ x.reshape(n * c, size * size).t()).view(ALPHA * ALPHA, rows, c)  # B^T d B per tile
+    v = (k_in @ x.reshape(n * c, size * size).t()).view(ALPHA * ALPHA, rows, c)  # B^T d B per tile
     m = torch.bmm(v, u.transpose(1, 2))  # [36, T^2 N, O]: the element-wise products, summed over channels
-    if c_maps:
-        return winograd_c.from_tiles(m.view(ALPHA, ALPHA, tiles, tiles, n, out), f"out{size}", bias)
     y = (m.view(k_in.shape[0], n * out).t() @ k_out).view(n, out, size, size)  # A^T m A, NCHW
     return y if bias is None else y + bias.view(out, 1, 1)
 

@@ -1,16 +1,19 @@
-"""Winograd's tile transforms at 8x8 as generated C, for `generators.winograd` on the CPU.
+"""Winograd's transforms at 8x8 as generated C, for `generators.winograd` on the CPU.
 
-The transforms are constant linear maps between an image layout [N, C, S, S] and the batched
-matmul's tile layout [A, A, T, T, N, C] (A = 6 points per tile side, T tiles per image side).
-As dense matmuls (`winograd.py`'s fallback) they took about a quarter of an 8x8 training step:
-GEMMs of [144, 64] x [64, 16k-32k] ran at 4-8 GB/s, well below this machine's memory speed, and
-their matrices are 86% zeros at 8x8. Here each map is straight-line C generated from the same
-matrices, with the nonzero coefficients as constants: a job gathers 16 channels of an image into
-vector lanes (a 16x16 register transpose with AVX-512, scalar code without), applies the two 1-D
-transforms, and reads or writes each tile row 256 bytes at a time. Measured: the input transform
-of [64, 256, 8, 8] 1.0-1.1 ms against the matmul's 1.5, the output transform 0.9-1.1 against
-1.7-1.9, an 8x8 training step 5-7% faster (per-step interleaved A/B); at 4x4, where the matrices
-are dense, no faster, so 4x4 keeps the matmuls.
+The tile transforms are constant linear maps between an image layout [N, C, S, S] and the batched
+matmul's tile layout [A, A, T, T, N, C] (A = 6 points per tile side, T tiles per image side); the
+kernel transform maps each 3x3 kernel to its 36 values G g G^T. As dense matmuls (`winograd.py`'s
+fallback, and its path at 4x4) they took about a quarter of an 8x8 training step: GEMMs of
+[144, 64] x [64, 16k-32k] ran at 4-8 GB/s, their matrices 86% zeros at 8x8, and autograd copied
+the kernel transform's gradient once more to undo the matmul's transposed operand. Here each map
+is straight-line C generated from the same matrices, with the nonzero coefficients as constants:
+a job gathers 16 channels of an image into vector lanes (a 16x16 register transpose, or gathers
+for 3x3 kernels, with AVX-512; scalar code without), applies the two 1-D transforms, and writes
+its output with streaming stores (the results go to the next op, not back through this core's
+cache; the tile rows' 144 streams are prefetched by hand). Measured in 8x8 training steps
+(batch 64, `benchmarks/train_profile.py`'s configuration): the maps took 64-69 ms of a ~500 ms
+step against ~100 ms for the matmuls and copies; per-step interleaved A/Bs: C tile transforms
+1.05-1.07x, streaming stores 1.03x and 1.02x.
 
 Built on first use with the system's C compiler (`cc -O3 -march=native -fopenmp`, about a
 second) into ~/.cache/gan-studio (or $STUDIO_CACHE), keyed by the source, compiler and CPU flags;
@@ -18,8 +21,8 @@ without a compiler, or if the build fails, `available()` is False (with a warnin
 matmuls are used: the same maps up to float rounding. $STUDIO_NO_C=1 turns it off. Threads are
 OpenMP's: the library resolves to the libgomp torch has already loaded, so it shares torch's
 thread pool (its own pthreads fought torch's spinning OpenMP workers: 2x slower).
-Each map is the other's adjoint with the matrix transposed, so two autograd Functions calling
-each other in their backward give every derivative order (the gradient penalty needs two).
+Each map is the other's adjoint with the matrix transposed, so autograd Functions calling each
+other in their backward give every derivative order (the gradient penalty needs two).
 """
 from __future__ import annotations
 
@@ -131,7 +134,7 @@ static inline void transpose16(__m512 r[16]) {
 #define FAST 0
 #endif
 
-typedef struct { int to; int kernel; const float *src, *bias; float *dst; long n, c; long begin, end; } job_t;
+typedef struct { int to; int kernel; const float *src, *bias; float *dst; long n, c; float scale; long begin, end; } job_t;
 
 /* cw <= 16 channels, each a row of P pixels, one after another -> pix[p] (a vector over the channels) */
 static void gather(const float *src, long cw, long P, v16 *pix) {
@@ -145,29 +148,46 @@ static void gather(const float *src, long cw, long P, v16 *pix) {
         }
         return;
     }
+    if (cw == CB) {  /* e.g. 3x3 kernels: 16 x 9 consecutive floats, one gather per pixel */
+        const __m512i lanes = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                                                 _mm512_set1_epi32((int)P));
+        for (long p = 0; p < P; p++) pix[p] = (v16)_mm512_i32gather_ps(lanes, src + p, 4);
+        return;
+    }
 #endif
     if (cw < CB) memset(pix, 0, P * sizeof(v16));
     for (long c = 0; c < cw; c++)
         for (long p = 0; p < P; p++) pix[p][c] = src[c * P + p];
 }
 
-/* pix[p] + bias -> 16 channels' rows of P pixels */
-static void scatter(const v16 *pix, long cw, long P, const float *bias, float *dst) {
+/* pix[p] * scale + bias -> 16 channels' rows of P pixels */
+static void scatter(const v16 *pix, long cw, long P, float scale, const float *bias, float *dst) {
 #if FAST
+    const __m512 k = _mm512_set1_ps(scale);
     if (cw == CB && P % CB == 0) {
         const __m512 b = bias ? _mm512_loadu_ps(bias) : _mm512_setzero_ps();
         for (long q = 0; q < P; q += CB) {
             __m512 r[16];
-            for (int p = 0; p < CB; p++) r[p] = _mm512_add_ps((__m512)pix[q + p], b);
+            for (int p = 0; p < CB; p++) r[p] = _mm512_fmadd_ps((__m512)pix[q + p], k, b);
             transpose16(r);
-            for (int c = 0; c < CB; c++) _mm512_storeu_ps(dst + c * P + q, r[c]);
+            if (((size_t)dst & 63) == 0)  /* streaming stores here too: an 8x8 step 2% faster (A/B) */
+                for (int c = 0; c < CB; c++) _mm512_stream_ps(dst + c * P + q, r[c]);
+            else
+                for (int c = 0; c < CB; c++) _mm512_storeu_ps(dst + c * P + q, r[c]);
         }
+        return;
+    }
+    if (cw == CB) {  /* 3x3 kernels: one scatter per pixel */
+        const __m512i lanes = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                                                 _mm512_set1_epi32((int)P));
+        const __m512 b = bias ? _mm512_loadu_ps(bias) : _mm512_setzero_ps();
+        for (long p = 0; p < P; p++) _mm512_i32scatter_ps(dst + p, lanes, _mm512_fmadd_ps((__m512)pix[p], k, b), 4);
         return;
     }
 #endif
     for (long c = 0; c < cw; c++) {
         const float b = bias ? bias[c] : 0.0f;
-        for (long p = 0; p < P; p++) dst[c * P + p] = pix[p][c] + b;
+        for (long p = 0; p < P; p++) dst[c * P + p] = scale * pix[p][c] + b;
     }
 }
 
@@ -180,6 +200,12 @@ static void run_items(const job_t *jb) {
         const long n = it / supers, s0 = (it % supers) * SB * CB;
         const long width = C - s0 < SB * CB ? C - s0 : SB * CB;
         if (!jb->to) {  /* the tile rows, 4 vectors of each at a time */
+            if (it + 1 < jb->end) {  /* the next item's rows: 144 streams are more than the prefetchers follow */
+                const long n1 = (it + 1) / supers, s1 = ((it + 1) % supers) * SB * CB;
+                const float *next = jb->src + n1 * C + s1;
+                for (long r = 0; r < R; r++)
+                    for (long l = 0; l < SB * CB && s1 + l < C; l += 16) __builtin_prefetch(next + r * NC + l);
+            }
             if (width < SB * CB) memset(rows, 0, sizeof rows);
             for (long r = 0; r < R; r++) memcpy(rows[r], jb->src + r * NC + n * C + s0, width * sizeof(float));
         }
@@ -188,11 +214,11 @@ static void run_items(const job_t *jb) {
             if (jb->to) {
                 gather(jb->src + (n * C + c0) * P, cw, P, pix);
                 k->to(pix, tmp);
-                for (long r = 0; r < R; r++) rows[r][b] = tmp[r];
+                for (long r = 0; r < R; r++) rows[r][b] = jb->scale == 1.0f ? tmp[r] : jb->scale * tmp[r];
             } else {
                 for (long r = 0; r < R; r++) tmp[r] = rows[r][b];
                 k->from(tmp, pix);
-                scatter(pix, cw, P, jb->bias ? jb->bias + c0 : NULL, jb->dst + (n * C + c0) * P);
+                scatter(pix, cw, P, jb->scale, jb->bias ? jb->bias + c0 : NULL, jb->dst + (n * C + c0) * P);
             }
         }
         if (jb->to) {
@@ -218,14 +244,15 @@ static void run_items(const job_t *jb) {
 /* to = 1: src [n, c, s, s] -> dst [rows, n, c]; to = 0: src [rows, n, c] -> dst [n, c, s, s] (+ bias).
    Threads: OpenMP, whose runtime is the one torch has loaded (the same soname), so its pool and
    spin-waits are shared with torch's own ops rather than fighting them. */
-int tiles(int to, int kernel, const float *src, const float *bias, float *dst, long n, long c, int threads) {
+int tiles(int to, int kernel, const float *src, const float *bias, float *dst, long n, long c, float scale,
+          int threads) {
     if (kernel < 0 || kernel >= N_KERNELS || (to ? !KERNELS[kernel].to : !KERNELS[kernel].from)) return 1;
     const long items = n * ((c + SB * CB - 1) / (SB * CB));
     if (threads < 1) threads = 1;
     if (items < threads) threads = items > 0 ? (int)items : 1;
     #pragma omp parallel for num_threads(threads) schedule(static)
     for (int k = 0; k < threads; k++) {
-        job_t jb = {to, kernel, src, bias, dst, n, c, items * k / threads, items * (k + 1) / threads};
+        job_t jb = {to, kernel, src, bias, dst, n, c, scale, items * k / threads, items * (k + 1) / threads};
         run_items(&jb);
 #if FAST
         _mm_sfence();
@@ -250,6 +277,8 @@ def _kernels() -> list[tuple[str, str, int, int, int, list[list[float]]]]:
                 (f"in{size}_adj", "from", size, w.ALPHA, tiles, p_in.t().tolist()),
                 (f"out{size}", "from", size, w.ALPHA, tiles, q_out.tolist()),
                 (f"out{size}_adj", "to", size, w.ALPHA, tiles, q_out.t().tolist())]
+    g = torch.tensor(w._G, dtype=torch.float64)  # the kernel transform G g G^T, [36] rows of a 3x3 kernel
+    out += [("kernel", "to", 3, w.ALPHA, 1, g.tolist()), ("kernel_adj", "from", 3, w.ALPHA, 1, g.t().tolist())]
     return out
 
 
@@ -316,7 +345,7 @@ def _build() -> ctypes.CDLL | None:
             os.replace(so_file, path)  # atomic: parallel ranks may build at once
     lib = ctypes.CDLL(str(path))
     p, i64 = ctypes.c_void_p, ctypes.c_long
-    lib.tiles.argtypes = [ctypes.c_int, ctypes.c_int, p, p, p, i64, i64, ctypes.c_int]
+    lib.tiles.argtypes = [ctypes.c_int, ctypes.c_int, p, p, p, i64, i64, ctypes.c_float, ctypes.c_int]
     lib.tiles.restype = ctypes.c_int
     return lib
 
@@ -338,51 +367,71 @@ def available() -> bool:
     return _lib is not None
 
 
-def _call(to: bool, name: str, src: torch.Tensor, out: torch.Tensor, n: int, c: int,
+def _call(to: bool, name: str, src: torch.Tensor, out: torch.Tensor, n: int, c: int, scale: float = 1.0,
           bias: torch.Tensor | None = None) -> torch.Tensor:
     assert _lib is not None
     rc = _lib.tiles(int(to), _index[name], src.data_ptr(), None if bias is None else bias.data_ptr(), out.data_ptr(),
-                    n, c, torch.get_num_threads())
+                    n, c, scale, torch.get_num_threads())
     if rc:
         raise RuntimeError(f"winograd_c: map {name} refused its arguments")
     return out
 
 
 class _ToTiles(torch.autograd.Function):
-    """[N, C, S, S] -> [A, A, T, T, N, C] by map `name`; backward: its adjoint `adj`."""
+    """scale * map `name` of x: [N, C, S, S] -> [A, A, T, T, N, C]; backward: its adjoint `adj`."""
 
     @staticmethod
-    def forward(ctx, x: torch.Tensor, name: str, adj: str) -> torch.Tensor:
-        ctx.maps = name, adj
+    def forward(ctx, x: torch.Tensor, name: str, adj: str, scale: float) -> torch.Tensor:
+        ctx.maps = name, adj, scale
         _, a, t = _kernel_shape[name]
         n, c = x.shape[:2]
         x = x.contiguous()
-        return _call(True, name, x, x.new_empty(a, a, t, t, n, c), n, c)
+        return _call(True, name, x, x.new_empty(a, a, t, t, n, c), n, c, scale)
 
     @staticmethod
     def backward(ctx, g: torch.Tensor):
-        name, adj = ctx.maps
-        return _FromTiles.apply(g, adj, name, None), None, None
+        name, adj, scale = ctx.maps
+        return _FromTiles.apply(g, adj, name, None, scale), None, None, None
 
 
 class _FromTiles(torch.autograd.Function):
-    """[A, A, T, T, N, C] -> [N, C, S, S] (+ bias [C]) by map `name`; backward: its adjoint `adj`."""
+    """scale * map `name` of m: [A, A, T, T, N, C] -> [N, C, S, S], + bias [C]; backward: its adjoint `adj`."""
 
     @staticmethod
-    def forward(ctx, m: torch.Tensor, name: str, adj: str, bias: torch.Tensor | None) -> torch.Tensor:
-        ctx.maps = name, adj
+    def forward(ctx, m: torch.Tensor, name: str, adj: str, bias: torch.Tensor | None, scale: float) -> torch.Tensor:
+        ctx.maps = name, adj, scale
         ctx.has_bias = bias is not None
         s = _kernel_shape[name][0]
         n, c = m.shape[-2:]
         m = m.contiguous()
         b = None if bias is None else bias.detach().contiguous()
-        return _call(False, name, m, m.new_empty(n, c, s, s), n, c, b)
+        return _call(False, name, m, m.new_empty(n, c, s, s), n, c, scale, b)
 
     @staticmethod
     def backward(ctx, g: torch.Tensor):
-        name, adj = ctx.maps
+        name, adj, scale = ctx.maps
         grad_bias = g.sum((0, 2, 3)) if ctx.has_bias and ctx.needs_input_grad[3] else None
-        return _ToTiles.apply(g, adj, name), None, None, grad_bias
+        return _ToTiles.apply(g, adj, name, scale), None, None, grad_bias, None
+
+
+class _KernelTiles(torch.autograd.Function):
+    """G g G^T of every 3x3 kernel: w [O, C, 3, 3] -> u [36, O, C]. The batched matmul reads u
+    transposed, so the gradient arrives as the transpose of a contiguous [36, C, O]: the backward
+    maps that as it lies (to [C, O, 3, 3], returned as its transpose) instead of first copying it
+    the other way round, as a reshape of the gradient would."""
+
+    @staticmethod
+    def forward(ctx, w: torch.Tensor) -> torch.Tensor:
+        o, c = w.shape[:2]
+        w = w.contiguous()
+        return _call(True, "kernel", w, w.new_empty(36, o, c), o, c)
+
+    @staticmethod
+    def backward(ctx, g: torch.Tensor):
+        if not g.is_contiguous() and g.transpose(1, 2).is_contiguous():
+            gt = g.transpose(1, 2)  # [36, C, O]
+            return _FromTiles.apply(gt.view(6, 6, 1, 1, *gt.shape[1:]), "kernel_adj", "kernel", None, 1.0).transpose(0, 1)
+        return _FromTiles.apply(g.reshape(6, 6, 1, 1, *g.shape[1:]), "kernel_adj", "kernel", None, 1.0)
 
 
 def _check(t: torch.Tensor, dims: int) -> None:
@@ -399,17 +448,25 @@ def to_tiles(x: torch.Tensor, name: str) -> torch.Tensor:
     s, _, _ = _kernel_shape[name]
     if x.shape[-2:] != (s, s):
         raise ValueError(f"map {name} takes [N, C, {s}, {s}], got {list(x.shape)}")
-    return _ToTiles.apply(x, name, name + "_adj")
+    return _ToTiles.apply(x, name, name + "_adj", 1.0)
 
 
-def from_tiles(m: torch.Tensor, name: str, bias: torch.Tensor | None = None) -> torch.Tensor:
-    """Map `name` ("out8": A^T m A) of m [A, A, T, T, N, C]: [N, C, S, S] (+ bias [C]), differentiable."""
+def kernel_tiles(w: torch.Tensor) -> torch.Tensor:
+    """G g G^T of every 3x3 kernel of w [O, C, 3, 3]: [36, O, C], differentiable."""
+    _check(w, 4)
+    if w.shape[-2:] != (3, 3):
+        raise ValueError(f"kernel_tiles takes [O, C, 3, 3], got {list(w.shape)}")
+    return _KernelTiles.apply(w)
+
+
+def from_tiles(m: torch.Tensor, name: str, bias: torch.Tensor | None = None, scale: float = 1.0) -> torch.Tensor:
+    """scale * map `name` ("out8": A^T m A) of m [A, A, T, T, N, C], + bias [C]: [N, C, S, S], differentiable."""
     _check(m, 6)
     _, a, t = _kernel_shape[name]
     if m.shape[:4] != (a, a, t, t) or (bias is not None and bias.shape != (m.shape[-1],)):
         raise ValueError(f"map {name} takes [{a}, {a}, {t}, {t}, N, C] and a bias [C], got {list(m.shape)}"
                          f" and {None if bias is None else list(bias.shape)}")
-    return _FromTiles.apply(m, name, name + "_adj", bias)
+    return _FromTiles.apply(m, name, name + "_adj", bias, float(scale))
 
 
-__all__ = ["available", "from_tiles", "source", "to_tiles"]
+__all__ = ["available", "from_tiles", "kernel_tiles", "source", "to_tiles"]

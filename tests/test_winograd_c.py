@@ -55,11 +55,37 @@ def test_each_map_is_the_others_adjoint_and_autograd_uses_it() -> None:
     assert torch.allclose(gg, winograd_c.to_tiles(x, "out8_adj"))
 
 
+def test_kernel_transform_and_its_gradient_in_either_layout() -> None:
+    """G g G^T per 3x3 kernel; the gradient as the batched matmul delivers it (the transpose of a
+    contiguous [36, C, O]) and as a plain [36, O, C] give the same weight gradient."""
+    gen = torch.Generator().manual_seed(3)
+    w = torch.randn(20, 33, 3, 3, generator=gen, requires_grad=True)
+    k_w = winograd._constants(8, torch.float32, torch.device("cpu"))[2]
+    u = winograd_c.kernel_tiles(w)
+    want = (k_w.double() @ w.detach().double().reshape(20 * 33, 9).t()).view(36, 20, 33)
+    assert u.shape == (36, 20, 33) and torch.allclose(u.double(), want, atol=1e-5)
+    g = torch.randn(36, 33, 20, generator=gen)
+    (via_t,) = torch.autograd.grad(winograd_c.kernel_tiles(w), w, g.transpose(1, 2))
+    (plain,) = torch.autograd.grad(winograd_c.kernel_tiles(w), w, g.transpose(1, 2).contiguous())
+    want = (k_w.double().t() @ g.transpose(1, 2).double().reshape(36, 20 * 33)).t().reshape(20, 33, 3, 3)
+    assert torch.allclose(via_t.double(), want, atol=1e-4) and torch.allclose(plain, via_t, atol=1e-5)
+    # scale on the output transform: scale * A^T m A + bias, and the adjoint scaled alike
+    m = torch.randn(6, 6, 2, 2, 2, 16, generator=gen, requires_grad=True)
+    b = torch.randn(16, generator=gen)
+    y = winograd_c.from_tiles(m, "out8", b, scale=0.25)
+    assert torch.allclose(y, 0.25 * winograd_c.from_tiles(m, "out8") + b.view(16, 1, 1), atol=1e-5)
+    gy = torch.randn(2, 16, 8, 8, generator=gen)
+    (gm,) = torch.autograd.grad(y, m, gy)
+    assert torch.allclose(gm, 0.25 * winograd_c.to_tiles(gy, "out8_adj"), atol=1e-5)
+
+
 def test_clear_errors_on_bad_input() -> None:
     with pytest.raises(ValueError, match="float32 CPU tensors of 4 dimensions"):
         winograd_c.to_tiles(torch.randn(2, 3, 8, 8, dtype=torch.float64), "in8")
     with pytest.raises(ValueError, match=r"takes \[N, C, 8, 8\]"):
         winograd_c.to_tiles(torch.randn(2, 3, 4, 4), "in8")
+    with pytest.raises(ValueError, match=r"takes \[O, C, 3, 3\]"):
+        winograd_c.kernel_tiles(torch.randn(2, 3, 1, 1))
     with pytest.raises(ValueError, match="and a bias"):
         winograd_c.from_tiles(torch.randn(6, 6, 2, 2, 2, 3), "out8", torch.zeros(4))
 
