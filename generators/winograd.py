@@ -15,8 +15,8 @@ penalty) and every product is one large GEMM with no layout copies:
 The flattened transforms do more arithmetic than separable ones would (at 8x8 their matrices are
 81-86% zeros, at 4x4 31-44%), but as single GEMMs they cost less than the copies a separable form
 needs. At 16x16 and above they would cost more than they save, so those sizes keep `F.conv2d`.
-At 8x8 on the CPU the two image transforms run as generated C instead (`generators.winograd_c`,
-built on first use; these matmuls remain the fallback): the same maps, in one pass over memory.
+On the CPU the transforms run as generated C instead (`generators.winograd_c`, built on first
+use; these matmuls remain the fallback): the same maps, in one pass over memory.
 
 Results equal `F.conv2d(x, w, b, padding=1)` up to float32 rounding (about 1e-5 of the output's
 largest value, tests/test_winograd.py). Not for bfloat16: the transforms' coefficients (up to 8 in
@@ -36,7 +36,7 @@ _G = ((1 / 4, 0, 0), (-1 / 6, -1 / 6, -1 / 6), (-1 / 6, 1 / 6, -1 / 6),
 _AT = ((1, 1, 1, 1, 1, 0), (0, 1, -1, 2, -2, 0), (0, 1, 1, 4, 4, 0), (0, 1, -1, 8, -8, 1))
 TILE, ALPHA = 4, 6  # output tile side, input tile side (TILE + 3 - 1)
 SIZES = (4, 8)  # image sides where it pays (module docstring)
-C_SIZES = (8,)  # sides whose tile transforms run as generated C on the CPU (`winograd_c`)
+C_SIZES = (4, 8)  # sides whose transforms run as generated C on the CPU (`winograd_c`)
 
 _matrices: dict[tuple[int, torch.dtype, torch.device], tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = {}
 
@@ -95,8 +95,8 @@ def conv3x3(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = N
     tiles = size // TILE
     rows = tiles * tiles * n  # T^2 N tiles
     if size in C_SIZES and x.device.type == "cpu" and winograd_c.available():
-        # the same maps as below, as generated C (`winograd_c`): at 8x8 these matmuls' matrices are
-        # 86% zeros; the equalized-lr scale rides on the output transform
+        # the same maps as below, as generated C (`winograd_c`; at 8x8 these matmuls' matrices are
+        # 86% zeros); the equalized-lr scale rides on the output transform
         u = winograd_c.kernel_tiles(weight)  # [36, O, C]
         v = winograd_c.to_tiles(x, f"in{size}").view(ALPHA * ALPHA, rows, c)
         m = torch.bmm(v, u.transpose(1, 2)).view(ALPHA, ALPHA, tiles, tiles, n, out)

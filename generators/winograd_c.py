@@ -1,9 +1,9 @@
-"""Winograd's transforms at 8x8 as generated C, for `generators.winograd` on the CPU.
+"""Winograd's transforms as generated C, for `generators.winograd` on the CPU.
 
 The tile transforms are constant linear maps between an image layout [N, C, S, S] and the batched
 matmul's tile layout [A, A, T, T, N, C] (A = 6 points per tile side, T tiles per image side); the
 kernel transform maps each 3x3 kernel to its 36 values G g G^T. As dense matmuls (`winograd.py`'s
-fallback, and its path at 4x4) they took about a quarter of an 8x8 training step: GEMMs of
+fallback) they took about a quarter of an 8x8 training step: GEMMs of
 [144, 64] x [64, 16k-32k] ran at 4-8 GB/s, their matrices 86% zeros at 8x8, and autograd copied
 the kernel transform's gradient once more to undo the matmul's transposed operand. Here each map
 is straight-line C generated from the same matrices, with the nonzero coefficients as constants:
@@ -13,7 +13,7 @@ its output with streaming stores (the results go to the next op, not back throug
 cache; the tile rows' 144 streams are prefetched by hand). Measured in 8x8 training steps
 (batch 64, `benchmarks/train_profile.py`'s configuration): the maps took 64-69 ms of a ~500 ms
 step against ~100 ms for the matmuls and copies; per-step interleaved A/Bs: C tile transforms
-1.05-1.07x, streaming stores 1.03x and 1.02x.
+1.05-1.07x, streaming stores 1.03x and 1.02x; at 4x4 (dense matrices there) 1.03x, within noise.
 
 Built on first use with the system's C compiler (`cc -O3 -march=native -fopenmp`, about a
 second) into ~/.cache/gan-studio (or $STUDIO_CACHE), keyed by the source, compiler and CPU flags;

@@ -20,22 +20,24 @@ def _matrices(size: int) -> tuple[torch.Tensor, torch.Tensor]:
     return k_in, k_out
 
 
+@pytest.mark.parametrize("size", winograd.C_SIZES)
 @pytest.mark.parametrize("n, c", [(1, 16), (3, 20), (2, 64), (5, 257), (2, 1)])
-def test_maps_equal_the_matmuls_of_winograd_py(n: int, c: int) -> None:
+def test_maps_equal_the_matmuls_of_winograd_py(size: int, n: int, c: int) -> None:
     """Every channel count: full 64-channel jobs, partial vectors (20, 257) and a single channel."""
     assert winograd_c.available()
     gen = torch.Generator().manual_seed(n * 1000 + c)
-    k_in, k_out = _matrices(8)
-    x = torch.randn(n, c, 8, 8, generator=gen)
-    v = winograd_c.to_tiles(x, "in8")
-    assert v.shape == (6, 6, 2, 2, n, c)
-    want = (k_in.double() @ x.double().reshape(n * c, 64).t()).reshape(v.shape)
+    k_in, k_out = _matrices(size)
+    t = size // 4
+    x = torch.randn(n, c, size, size, generator=gen)
+    v = winograd_c.to_tiles(x, f"in{size}")
+    assert v.shape == (6, 6, t, t, n, c)
+    want = (k_in.double() @ x.double().reshape(n * c, size * size).t()).reshape(v.shape)
     assert torch.allclose(v.double(), want, rtol=0, atol=1e-5 * want.abs().max())
-    m, bias = torch.randn(6, 6, 2, 2, n, c, generator=gen), torch.randn(c, generator=gen)
-    y = winograd_c.from_tiles(m, "out8", bias)
-    want = (m.double().reshape(144, n * c).t() @ k_out.double()).view(n, c, 8, 8) + bias.double().view(c, 1, 1)
-    assert y.shape == (n, c, 8, 8) and torch.allclose(y.double(), want, rtol=0, atol=1e-5 * want.abs().max())
-    assert torch.allclose(winograd_c.from_tiles(m, "out8") + bias.view(c, 1, 1), y, atol=1e-5)
+    m, bias = torch.randn(6, 6, t, t, n, c, generator=gen), torch.randn(c, generator=gen)
+    y = winograd_c.from_tiles(m, f"out{size}", bias)
+    want = (m.double().reshape(36 * t * t, n * c).t() @ k_out.double()).view(n, c, size, size) + bias.double().view(c, 1, 1)
+    assert y.shape == (n, c, size, size) and torch.allclose(y.double(), want, rtol=0, atol=1e-5 * want.abs().max())
+    assert torch.allclose(winograd_c.from_tiles(m, f"out{size}") + bias.view(c, 1, 1), y, atol=1e-5)
 
 
 def test_each_map_is_the_others_adjoint_and_autograd_uses_it() -> None:
