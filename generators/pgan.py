@@ -309,5 +309,4 @@ def grown(config: PGANConfig, depths: tuple[int, ...], alpha: float = 0.0) -> PG
 
 
 __all__ = ["PGANConfig", "Generator", "Discriminator", "minibatch_stddev", "pixel_norm", "upscale2d", "downscale2d",
-           "grown",
-           "fading", "use_winograd"]
+           "grown", "fading", "use_winograd"]

@@ -84,7 +84,8 @@ def supports(x: torch.Tensor, weight: torch.Tensor) -> bool:
 def conv3x3(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None,
             weight_scale: float = 1.0) -> torch.Tensor:
     """`F.conv2d(x, weight * weight_scale, bias, padding=1)` for x [N, C, S, S] with S in SIZES (see
-    `supports`); the scale multiplies the small kernel-transform matrix instead of the weights."""
+    `supports`); the scale multiplies the small kernel-transform matrix (in the C path, the output
+    transform) instead of the weights."""
     if not supports(x, weight):
         raise ValueError(f"Winograd F(4x4, 3x3) takes float32 [N, C, S, S] with S in {SIZES} and 3x3 kernels, "
                          f"got {x.dtype} {list(x.shape)} and {list(weight.shape)}")

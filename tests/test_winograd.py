@@ -14,7 +14,7 @@ pytestmark = pytest.mark.usefixtures("one_thread")  # see conftest.py
 
 @pytest.fixture(params=["c", "matmul"])
 def transforms(request, monkeypatch: pytest.MonkeyPatch) -> str:
-    """Run a test with the 8x8 tile transforms as generated C (`winograd_c`) and as matmuls."""
+    """Run a test with Winograd's transforms as generated C (`winograd_c`) and as matmuls."""
     if request.param == "c":
         if not winograd_c.available():
             pytest.skip("no C compiler here: conv3x3 uses its matmul transforms (tested with the other param)")
