@@ -116,3 +116,13 @@ def test_built_once_into_the_cache_and_a_failed_build_falls_back(tmp_path, monke
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert not winograd_c.available()  # switched off: no build, no warning
+
+
+def test_step_ab_benchmark_runs_and_leaves_the_savings_on(capsys) -> None:
+    from benchmarks import train_step_ab
+    from generators import pgan
+    fast = pgan.downscale2d
+    for toggle in ("c", "pool"):
+        assert train_step_ab.main(["--toggle", toggle, "--scale", "0", "--batch", "4", "--pairs", "4", "--threads", "1"]) == 0
+        assert "speed-up median" in capsys.readouterr().out
+    assert winograd.C_SIZES == (4, 8) and pgan.downscale2d is fast
