@@ -282,8 +282,8 @@ def _kernels() -> list[tuple[str, str, int, int, int, list[list[float]]]]:
     return out
 
 
-def source() -> tuple[str, dict[str, int]]:
-    """The C source and each map's index."""
+def source() -> tuple[str, dict[str, tuple[int, int, int, int]]]:
+    """The C source, and each map's (index in the library, S, A, T)."""
     kernels = _kernels()
     head = ["#include <string.h>", f"#define CB {_CB}", "#define SB 4",
             "typedef float v16 __attribute__((vector_size(CB * sizeof(float)), aligned(64)));",
@@ -300,13 +300,12 @@ def source() -> tuple[str, dict[str, int]]:
     src = "\n".join(head + [f"#define MAX_P {max_p}", f"#define MAX_R {max_r}"] + blocks
                     + [f"static const kernel_t KERNELS[] = {{\n" + "\n".join(table) + "\n};",
                        f"#define N_KERNELS {len(kernels)}", _DRIVER])
-    return src, {name: i for i, (name, *_) in enumerate(kernels)}
+    return src, {name: (i, s, a, t) for i, (name, _, s, a, t, _) in enumerate(kernels)}
 
 
 _lib: ctypes.CDLL | None = None
-_index: dict[str, int] = {}
+_maps: dict[str, tuple[int, int, int, int]] = {}  # name -> (index, S, A, T), set by `_build`
 _tried = False
-_kernel_shape: dict[str, tuple[int, int, int]] = {}
 
 
 def _cpu_flags() -> str:
@@ -325,8 +324,8 @@ def _cache_dir() -> Path:
 
 
 def _build() -> ctypes.CDLL | None:
-    global _index
-    src, _index = source()
+    global _maps
+    src, _maps = source()
     compiler = os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc")
     if not compiler:
         return None
@@ -362,15 +361,13 @@ def available() -> bool:
         except OSError as e:
             warnings.warn(f"winograd_c: could not build or load the C transforms ({e}); using matmuls")
             _lib = None
-        if _lib is not None:
-            _kernel_shape.update({name: (s, a, t) for name, _, s, a, t, _ in _kernels()})
     return _lib is not None
 
 
 def _call(to: bool, name: str, src: torch.Tensor, out: torch.Tensor, n: int, c: int, scale: float = 1.0,
           bias: torch.Tensor | None = None) -> torch.Tensor:
     assert _lib is not None
-    rc = _lib.tiles(int(to), _index[name], src.data_ptr(), None if bias is None else bias.data_ptr(), out.data_ptr(),
+    rc = _lib.tiles(int(to), _maps[name][0], src.data_ptr(), None if bias is None else bias.data_ptr(), out.data_ptr(),
                     n, c, scale, torch.get_num_threads())
     if rc:
         raise RuntimeError(f"winograd_c: map {name} refused its arguments")
@@ -383,7 +380,7 @@ class _ToTiles(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x: torch.Tensor, name: str, adj: str, scale: float) -> torch.Tensor:
         ctx.maps = name, adj, scale
-        _, a, t = _kernel_shape[name]
+        _, _, a, t = _maps[name]
         n, c = x.shape[:2]
         x = x.contiguous()
         return _call(True, name, x, x.new_empty(a, a, t, t, n, c), n, c, scale)
@@ -401,7 +398,7 @@ class _FromTiles(torch.autograd.Function):
     def forward(ctx, m: torch.Tensor, name: str, adj: str, bias: torch.Tensor | None, scale: float) -> torch.Tensor:
         ctx.maps = name, adj, scale
         ctx.has_bias = bias is not None
-        s = _kernel_shape[name][0]
+        s = _maps[name][1]
         n, c = m.shape[-2:]
         m = m.contiguous()
         b = None if bias is None else bias.detach().contiguous()
@@ -445,7 +442,7 @@ def _check(t: torch.Tensor, dims: int) -> None:
 def to_tiles(x: torch.Tensor, name: str) -> torch.Tensor:
     """Map `name` ("in8": B^T d B) of x [N, C, S, S]: [A, A, T, T, N, C], differentiable (see `available`)."""
     _check(x, 4)
-    s, _, _ = _kernel_shape[name]
+    s = _maps[name][1]
     if x.shape[-2:] != (s, s):
         raise ValueError(f"map {name} takes [N, C, {s}, {s}], got {list(x.shape)}")
     return _ToTiles.apply(x, name, name + "_adj", 1.0)
@@ -462,7 +459,7 @@ def kernel_tiles(w: torch.Tensor) -> torch.Tensor:
 def from_tiles(m: torch.Tensor, name: str, bias: torch.Tensor | None = None, scale: float = 1.0) -> torch.Tensor:
     """scale * map `name` ("out8": A^T m A) of m [A, A, T, T, N, C], + bias [C]: [N, C, S, S], differentiable."""
     _check(m, 6)
-    _, a, t = _kernel_shape[name]
+    _, _, a, t = _maps[name]
     if m.shape[:4] != (a, a, t, t) or (bias is not None and bias.shape != (m.shape[-1],)):
         raise ValueError(f"map {name} takes [{a}, {a}, {t}, {t}, N, C] and a bias [C], got {list(m.shape)}"
                          f" and {None if bias is None else list(bias.shape)}")
