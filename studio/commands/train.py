@@ -47,6 +47,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def register_gan(train_sub: argparse._SubParsersAction) -> None:
+    from generators.train_config import PRECISIONS
     p = train_sub.add_parser("gan", help="train a progressive GAN",
                              description="Progressive GAN (WGAN-GP). Per-scale lists have one value per "
                                          "scale starting at 4x4.")
@@ -63,7 +64,7 @@ def register_gan(train_sub: argparse._SubParsersAction) -> None:
     p.add_argument("--channels", type=int, choices=(1, 3), help="1 or 3 for FOLDER data (default 1)")
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--gp-every", type=int, default=1, help="lazy gradient penalty every k steps (deviation)")
-    p.add_argument("--precision", choices=("fp32", "bf16"), default="fp32",
+    p.add_argument("--precision", choices=PRECISIONS, default="fp32",
                    help="bf16: mixed precision, bfloat16 convolutions and matmuls (fast on CPUs with AMX and on GPUs)")
     p.add_argument("--ema-half-life", type=int, default=2000,
                    help="generator EMA half-life in images (0: the reference's 0.999 per step)")
