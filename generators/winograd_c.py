@@ -323,23 +323,28 @@ def _cache_dir() -> Path:
     return Path(os.environ.get("STUDIO_CACHE") or Path.home() / ".cache" / "gan-studio")
 
 
+def compiler() -> str | None:
+    """The C compiler the build uses: $CC, else cc or gcc on the PATH (None: the matmuls are used)."""
+    return os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc")
+
+
 def _build() -> ctypes.CDLL | None:
     global _maps
     src, _maps = source()
-    compiler = os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc")
-    if not compiler:
+    cc = compiler()
+    if not cc:
         return None
     flags = ["-O3", "-march=native", "-shared", "-fPIC", "-fopenmp"]
-    key = hashlib.sha256((src + compiler + " ".join(flags) + sys.platform + _cpu_flags()).encode()).hexdigest()[:16]
+    key = hashlib.sha256((src + cc + " ".join(flags) + sys.platform + _cpu_flags()).encode()).hexdigest()[:16]
     path = _cache_dir() / f"winograd_tiles_{key}.so"
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(dir=path.parent) as tmp:
             c_file, so_file = Path(tmp) / "tiles.c", Path(tmp) / "tiles.so"
             c_file.write_text(src)
-            done = subprocess.run([compiler, *flags, "-o", str(so_file), str(c_file)], capture_output=True, text=True)
+            done = subprocess.run([cc, *flags, "-o", str(so_file), str(c_file)], capture_output=True, text=True)
             if done.returncode:
-                warnings.warn(f"winograd_c: {compiler} failed, using matmul transforms:\n{done.stderr[-1000:]}")
+                warnings.warn(f"winograd_c: {cc} failed, using matmul transforms:\n{done.stderr[-1000:]}")
                 return None
             os.replace(so_file, path)  # atomic: parallel ranks may build at once
     lib = ctypes.CDLL(str(path))
@@ -466,4 +471,4 @@ def from_tiles(m: torch.Tensor, name: str, bias: torch.Tensor | None = None, sca
     return _FromTiles.apply(m, name, name + "_adj", bias, float(scale))
 
 
-__all__ = ["available", "from_tiles", "kernel_tiles", "source", "to_tiles"]
+__all__ = ["available", "compiler", "from_tiles", "kernel_tiles", "source", "to_tiles"]

@@ -2,7 +2,6 @@
 matmuls, adjoint to each other, built once and cached, and a clear fallback when no build."""
 from __future__ import annotations
 
-import shutil
 import warnings
 
 import pytest
@@ -11,7 +10,7 @@ import torch
 from generators import winograd, winograd_c
 
 pytestmark = [pytest.mark.usefixtures("one_thread"),
-              pytest.mark.skipif(shutil.which("cc") is None and shutil.which("gcc") is None,
+              pytest.mark.skipif(winograd_c.compiler() is None,
                                  reason="no C compiler: the matmul transforms are used (tests/test_winograd.py)")]
 
 
