@@ -42,6 +42,7 @@ from .model import PGAN
 from .pgan import Discriminator, Generator, downscale2d, fading, grown, upscale2d, use_winograd
 from .step_graph import WARMUP as GRAPH_WARMUP
 from .step_graph import StepGraph
+from .diffaugment import diff_augment, parse_policy
 from .train_config import Phase, TrainConfig, rescale_remaining
 
 CHECKPOINT = "checkpoint.pt"
@@ -119,12 +120,17 @@ class Trainer:
                  device: str | torch.device = "cpu", rank: int = 0, world_size: int = 1,
                  progress: bool = True, log_every: int = 50, channels_last: bool = False,
                  cuda_graphs: bool | None = None, winograd: bool | None = None,
-                 on_phase_end: Callable[["Trainer", Phase, torch.Tensor], None] | None = None):
+                 on_phase_end: Callable[["Trainer", Phase, torch.Tensor], None] | None = None,
+                 clock: Callable[[], float] = time.monotonic):
         self.config, self.stream, self.device = config, stream, torch.device(device)
         self.out_dir = Path(out_dir) if out_dir else None
         self.rank, self.world_size = rank, world_size
         self.distributed = world_size > 1
         self.progress, self.log_every, self.on_phase_end = progress, log_every, on_phase_end
+        # what `elapsed` and the time budget count: wall time, or e.g. time.process_time to compare
+        # runs at equal CPU time on a shared machine (one thread each)
+        self.clock = clock
+        self._policy = parse_policy(config.augment)
         self.channels_last = channels_last  # NHWC convolutions: faster at high resolution on CPU
         # CUDA graphs (`generators.step_graph`): by default on a single GPU with the penalty on every
         # step; True on a CPU runs the graph's static-buffer step eagerly (no speed-up, for tests)
@@ -302,24 +308,23 @@ class Trainer:
         networks' updates and the EMA, on real images `raw` [n, C, R, R] faded by `alpha`."""
         cfg, n = self.config, raw.shape[0]
         real = self._fade_reals(raw, alpha)
-        # discriminator: real and fake in one batch, then the gradient penalty
+        # discriminator: real and fake in one batch, then the penalty
         z = torch.randn(n, cfg.model.latent_dim, generator=self.gen, device=self.device)
         with torch.no_grad(), self._autocast():
             fake = self.g(z).float()
         with self._autocast():
-            out = self.d_step_net(torch.cat([real, fake]))[:, 0].float()
+            out = self.d_step_net(self._augment(torch.cat([real, fake])))[:, 0].float()
         d_real, d_fake = out[:n], out[n:]
-        loss_d = d_fake.mean() - d_real.mean() + cfg.drift * d_real.square().mean()
+        if cfg.loss == "logistic":
+            loss_d = F.softplus(d_fake).mean() + F.softplus(-d_real).mean()
+        else:
+            loss_d = d_fake.mean() - d_real.mean() + cfg.drift * d_real.square().mean()
         stats = {"d_real": d_real.detach().mean(), "d_fake": d_fake.detach().mean()}
         if self.step % cfg.gp_every == 0:
-            eps = torch.rand(n, 1, 1, 1, generator=self.gen, device=self.device)
-            mix = torch.lerp(fake, real, eps).requires_grad_(True)
-            with self._autocast():
-                score = self.d_step_net(mix)[:, 0].float().sum()
-            (grad,) = torch.autograd.grad(score, mix, create_graph=True)
-            gp = (grad.flatten(1).norm(dim=1) - 1.0).square().mean()
-            loss_d = loss_d + cfg.gp_lambda * cfg.gp_every * gp
-            stats["gp"] = gp.detach()
+            penalty = self._r1(real) if cfg.loss == "logistic" else self._gradient_penalty(real, fake)
+            weight = (cfg.r1_gamma / 2 if cfg.loss == "logistic" else cfg.gp_lambda) * cfg.gp_every
+            loss_d = loss_d + weight * penalty
+            stats["gp"] = penalty.detach()
         self.opt_d.zero_grad(set_to_none=True)
         loss_d.backward()
         self.opt_d.step()
@@ -328,7 +333,8 @@ class Trainer:
             p.requires_grad_(False)
         z = torch.randn(n, cfg.model.latent_dim, generator=self.gen, device=self.device)
         with self._autocast():
-            loss_g = -self.d(self.g_step_net(z))[:, 0].float().mean()
+            scores = self.d(self._augment(self.g_step_net(z)))[:, 0].float()
+        loss_g = F.softplus(-scores).mean() if cfg.loss == "logistic" else -scores.mean()
         self.opt_g.zero_grad(set_to_none=True)
         loss_g.backward()
         self.opt_g.step()
@@ -338,6 +344,27 @@ class Trainer:
             torch._foreach_lerp_(self._ema_params, self._g_params, 1.0 - cfg.ema_beta(self.phase.batch_size))
         stats.update(loss_d=loss_d.detach(), loss_g=loss_g.detach())
         return stats
+
+    def _augment(self, x: torch.Tensor) -> torch.Tensor:
+        """D's input through the config's DiffAugment policy (identity without one)."""
+        return diff_augment(x, self._policy, self.gen) if self._policy else x
+
+    def _gradient_penalty(self, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
+        """WGAN-GP: (|grad D(mix)| - 1)^2 on random mixes of real and fake images."""
+        eps = torch.rand(real.shape[0], 1, 1, 1, generator=self.gen, device=self.device)
+        mix = torch.lerp(fake, real, eps).requires_grad_(True)
+        with self._autocast():
+            score = self.d_step_net(self._augment(mix))[:, 0].float().sum()
+        (grad,) = torch.autograd.grad(score, mix, create_graph=True)
+        return (grad.flatten(1).norm(dim=1) - 1.0).square().mean()
+
+    def _r1(self, real: torch.Tensor) -> torch.Tensor:
+        """R1 (Mescheder et al. 2018): |grad D(real)|^2 on (augmented) real images, its own D pass."""
+        x = self._augment(real.detach()).requires_grad_(True)
+        with self._autocast():
+            score = self.d_step_net(x)[:, 0].float().sum()
+        (grad,) = torch.autograd.grad(score, x, create_graph=True)
+        return grad.flatten(1).square().sum(dim=1).mean()
 
     def _autocast(self) -> torch.autocast:
         """bfloat16 convolutions and matmuls when `precision` is bf16 (weights, Adam and the EMA stay float32).
@@ -358,7 +385,7 @@ class Trainer:
                    disable=not (self.progress and main), mininterval=1.0 if os.isatty(2) else 30.0,
                    dynamic_ncols=True, smoothing=0.05)
         log = (self.out_dir / "log.jsonl").open("a") if self.out_dir and main else None
-        last_ckpt, t0, steps = time.monotonic(), time.monotonic(), 0
+        last_ckpt, t0, steps = self.clock(), self.clock(), 0
         try:
             while not self.done and (max_steps is None or steps < max_steps):
                 if self.distributed:
@@ -374,15 +401,15 @@ class Trainer:
                 if self.step % self.log_every == 0:
                     row = {k: round(float(v), 4) for k, v in stats.items()}
                     row.update(step=self.step, images=self.images_seen, res=self.phase.resolution,
-                               alpha=round(self.alpha, 4), elapsed=round(self.elapsed + time.monotonic() - t0, 1))
+                               alpha=round(self.alpha, 4), elapsed=round(self.elapsed + self.clock() - t0, 1))
                     bar.set_postfix(res=row["res"], alpha=f"{row['alpha']:.2f}", d=row["loss_d"], g=row["loss_g"])
                     if log:
                         log.write(json.dumps(row) + "\n")
                         log.flush()
                 if self.img_in_phase >= self.phase.images:
                     finished = self.phase
-                    self.elapsed += time.monotonic() - t0
-                    t0 = time.monotonic()
+                    self.elapsed += self.clock() - t0
+                    t0 = self.clock()
                     self.phase_index += 1
                     self.img_in_phase = 0
                     if main and self.on_phase_end:
@@ -392,17 +419,17 @@ class Trainer:
                     self._enter_phase()
                     if main and self.out_dir:
                         self.save_checkpoint()
-                    last_ckpt = time.monotonic()
-                elif main and self.out_dir and time.monotonic() - last_ckpt > checkpoint_every_s:
-                    self.elapsed += time.monotonic() - t0
-                    t0 = time.monotonic()
+                    last_ckpt = self.clock()
+                elif main and self.out_dir and self.clock() - last_ckpt > checkpoint_every_s:
+                    self.elapsed += self.clock() - t0
+                    t0 = self.clock()
                     if not self.distributed:  # ranks would disagree; DDP re-plans at phase ends only
                         self._replan()
                         bar.total = self.images_seen + self.images_left
                     self.save_checkpoint()
-                    last_ckpt = time.monotonic()
+                    last_ckpt = self.clock()
         finally:
-            self.elapsed += time.monotonic() - t0
+            self.elapsed += self.clock() - t0
             bar.close()
             if log:
                 log.close()

@@ -14,10 +14,14 @@ from typing import Any
 
 from weightfile import check_config_keys
 
+from .diffaugment import parse_policy
 from .pgan import PGANConfig
 
 
 PRECISIONS = ("fp32", "bf16")
+# "wgan-gp": the paper's WGAN-GP with drift (pytorch_GAN_zoo); "logistic": the non-saturating
+# logistic loss with an R1 penalty on real images (StyleGAN2), lazily every `gp_every` D steps
+LOSSES = ("wgan-gp", "logistic")
 
 
 @dataclass(frozen=True)
@@ -43,8 +47,11 @@ class TrainConfig:
     lr: float = 1e-3
     betas: tuple[float, float] = (0.0, 0.99)
     gp_lambda: float = 10.0  # WGAN-GP
-    gp_every: int = 1  # > 1: lazy penalty every k D steps with weight lambda * k (a deviation)
-    drift: float = 0.001  # epsilon * D(real)^2
+    gp_every: int = 1  # > 1: lazy penalty (WGAN-GP's or R1) every k D steps with weight x k (a deviation)
+    drift: float = 0.001  # epsilon * D(real)^2 (wgan-gp only)
+    loss: str = "wgan-gp"  # see LOSSES
+    r1_gamma: float = 0.1  # logistic: (gamma / 2) * |grad D(real)|^2
+    augment: str = ""  # DiffAugment policy for D's inputs, e.g. "color,translation,cutout" (generators.diffaugment)
     ema_decay: float = 0.999  # per step, as in pytorch_GAN_zoo (used when ema_half_life == 0)
     # > 0: the EMA forgets half its weight every this many images, whatever the batch size
     # (StyleGAN2's ema_kimg). Short runs need it: at 0.999 per step the EMA spans ~1,000 steps,
@@ -76,6 +83,9 @@ class TrainConfig:
             raise ValueError("image counts must be >= 0 and the last stable phase > 0")
         if self.precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
+        if self.loss not in LOSSES:
+            raise ValueError(f"loss must be one of {LOSSES}, got {self.loss!r}")
+        parse_policy(self.augment)
         if self.gp_every < 1:
             raise ValueError(f"gp_every must be >= 1, got {self.gp_every}")
         if self.model.alpha != 0.0:

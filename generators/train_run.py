@@ -97,7 +97,8 @@ def train(config: TrainConfig, stream: BatchStream, *, out_dir: str | Path, resu
     in the checkpoint, so a resume follows it exactly. OUT/train_config.json is the first plan.
     Writes OUT/checkpoint.pt while training and OUT/final.safetensors (+ .json) at the end.
     """
-    t_start = time.monotonic()
+    clock = trainer_args.get("clock", time.monotonic)  # what the budget counts (see Trainer)
+    t_start = clock()
     out_dir = Path(out_dir)
     main = dist_info.rank == 0
     plan_path, ckpt = out_dir / PLAN, out_dir / CHECKPOINT
@@ -122,7 +123,7 @@ def train(config: TrainConfig, stream: BatchStream, *, out_dir: str | Path, resu
                       world_size=dist_info.world_size, progress=progress, on_phase_end=on_phase_end, **trainer_args)
     if speeds is not None:
         # 4% of the budget is left for checkpoints, sample grids and the final export
-        trainer.budget = {"seconds": max_minutes * 60 * 0.96 - (time.monotonic() - t_start), "speeds": speeds}
+        trainer.budget = {"seconds": max_minutes * 60 * 0.96 - (clock() - t_start), "speeds": speeds}
     if init is not None and state is None:
         trainer.init_from(init)
     if state is not None:

@@ -412,3 +412,64 @@ def test_cli_init_refuses_another_architecture(tmp_path: Path, capsys) -> None:
     assert main(args + ["--latent-dim", "4", "--export", str(tmp_path / "ft")]) == 0
     ft = PGAN.load(tmp_path / "ft.safetensors")
     assert ft.info["training"]["images"] == 16 and ft.info["continued_from"]["model"].endswith("m.safetensors")
+
+
+def test_logistic_r1_and_diffaugment_train_and_resume_exactly(tmp_path: Path) -> None:
+    """The StyleGAN2 loss with a lazy R1 penalty and DiffAugment: finite losses, the penalty on its
+    steps only, and a stop/resume that continues bit-exactly (the augmentations draw from the
+    trainer's seeded generator)."""
+    cfg = tiny_config(loss="logistic", gp_every=2, r1_gamma=1.0, augment="color,translation,cutout")
+    t = Trainer(cfg, stream(), progress=False)
+    first, second = t.train_step(), t.train_step()
+    assert "gp" in first and "gp" not in second
+    assert all(torch.isfinite(v).all() for v in (*first.values(), *second.values()))
+    for name in "ab":
+        (tmp_path / name).mkdir()
+    whole = Trainer(cfg, stream(), out_dir=tmp_path / "a", progress=False)
+    whole.run()
+    half = Trainer(cfg, stream(), out_dir=tmp_path / "b", progress=False)
+    half.run(max_steps=5)
+    resumed = Trainer(cfg, stream(), out_dir=tmp_path / "b", progress=False)
+    resumed.load_checkpoint()
+    resumed.run()
+    for a, b in zip(whole.g_ema.state_dict().values(), resumed.g_ema.state_dict().values()):
+        assert torch.equal(a, b)
+    with pytest.raises(ValueError, match="loss must be one of"):
+        tiny_config(loss="hinge")
+    with pytest.raises(ValueError, match="unknown augmentation"):
+        tiny_config(augment="color,zoom")
+
+
+def test_diffaugment_ops_are_differentiable_and_shaped() -> None:
+    from generators.diffaugment import cutout, diff_augment, translation
+    gen = torch.Generator().manual_seed(0)
+    x = torch.rand(6, 3, 16, 16, requires_grad=True)
+    y = diff_augment(x, ("color", "translation", "cutout"), gen)
+    assert y.shape == x.shape
+    y.sum().backward()
+    assert x.grad is not None and x.grad.abs().sum() > 0
+    ones = torch.ones(4, 1, 16, 16)
+    cut = cutout(ones, gen)
+    assert torch.all((cut == 0).flatten(1).sum(1) <= 64) and torch.all((cut == 0).flatten(1).sum(1) >= 16)  # clipped at the edges, as in the reference
+    moved = translation(ones, gen)  # a shift by up to 2 px pads with zeros
+    assert moved.min() >= 0 and moved.max() == 1 and moved.shape == ones.shape
+
+
+def test_widen_keeps_the_function_and_noise_breaks_symmetry() -> None:
+    from generators.widen import widen
+    model = PGAN.random(PGANConfig(latent_dim=8, depths=(16, 8, 4), channels=3), seed=1)
+    wide = widen(model, (16, 16, 8), noise=0.0)
+    z = torch.randn(5, 8, generator=torch.Generator().manual_seed(2))
+    with torch.no_grad():
+        images = model.generator(z)
+        assert torch.allclose(wide.generator(z), images, atol=1e-4)
+        assert torch.allclose(wide.discriminator(images), model.discriminator(images), atol=1e-4)
+    noisy = widen(model, (16, 16, 8), noise=0.01)
+    w = noisy.generator.scales[1][1].weight
+    assert not torch.equal(w[0], w[1])  # the two copies of channel 0 can now learn apart
+    with torch.no_grad():
+        assert (noisy.generator(z) - images).abs().mean() < 0.05
+    with pytest.raises(ValueError, match="multiple"):
+        widen(model, (16, 12, 4))
+    with pytest.raises(ValueError, match="4x4 width"):
+        widen(model, (32, 8, 4))

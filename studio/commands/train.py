@@ -47,9 +47,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def register_gan(train_sub: argparse._SubParsersAction) -> None:
-    from generators.train_config import PRECISIONS
+    from generators.train_config import LOSSES, PRECISIONS
     p = train_sub.add_parser("gan", help="train a progressive GAN",
-                             description="Progressive GAN (WGAN-GP). Per-scale lists have one value per "
+                             description="Progressive GAN (WGAN-GP, or --loss logistic with R1). Per-scale lists have one value per "
                                          "scale starting at 4x4.")
     p.add_argument("--data", required=True, help="faces | fashion | textures | FOLDER of images")
     p.add_argument("--out", required=True, help="run folder (checkpoint, samples, log, final weights)")
@@ -63,7 +63,13 @@ def register_gan(train_sub: argparse._SubParsersAction) -> None:
     p.add_argument("--resolution", type=int, help="image size for FOLDER data (default 64)")
     p.add_argument("--channels", type=int, choices=(1, 3), help="1 or 3 for FOLDER data (default 1)")
     p.add_argument("--lr", type=float, default=1e-3)
-    p.add_argument("--gp-every", type=int, default=1, help="lazy gradient penalty every k steps (deviation)")
+    p.add_argument("--gp-every", type=int, default=1, help="lazy penalty (WGAN-GP's or R1) every k steps (deviation)")
+    p.add_argument("--loss", choices=LOSSES, default="wgan-gp",
+                   help="wgan-gp: the paper's; logistic: non-saturating logistic loss with an R1 penalty on reals "
+                        "(StyleGAN2; use with --gp-every 16)")
+    p.add_argument("--r1-gamma", type=float, default=0.1, help="R1 weight gamma of --loss logistic")
+    p.add_argument("--augment", default="",
+                   help="DiffAugment policy for D's inputs, comma-separated from color,translation,cutout")
     p.add_argument("--precision", choices=PRECISIONS, default="fp32",
                    help="bf16: mixed precision, bfloat16 convolutions and matmuls (fast on CPUs with AMX and on GPUs)")
     p.add_argument("--ema-half-life", type=int, default=2000,
@@ -79,8 +85,9 @@ def register_gan(train_sub: argparse._SubParsersAction) -> None:
     p.add_argument("--max-steps", type=int, help="stop after this many steps (resumable)")
     p.add_argument("--export", help="also save the final model as EXPORT.safetensors + .json")
     p.add_argument("--init", metavar="MODEL",
-                   help="continue a trained model (.safetensors with G and D, same architecture) at its final "
-                        "scale only: fine-tuning with fresh optimizers, for --max-minutes or --kimg")
+                   help="continue a trained model (.safetensors with G and D, same architecture, or narrower: "
+                        "--depths in integer multiples widens it first) at its final scale only: fine-tuning with "
+                        "fresh optimizers, for --max-minutes or --kimg")
     p.set_defaults(func=run)
 
 
@@ -99,7 +106,8 @@ def build_config(args: argparse.Namespace, resolution: int, channels: int):
     model = PGANConfig(latent_dim=args.latent_dim, depths=depths, channels=channels)
     return TrainConfig(model, batch_sizes=batches, fade_images=(0,) + (images,) * (len(depths) - 1),
                        stable_images=(images,) * len(depths), lr=args.lr, gp_every=args.gp_every, seed=args.seed,
-                       ema_half_life=args.ema_half_life, precision=args.precision)
+                       ema_half_life=args.ema_half_life, precision=args.precision, loss=args.loss,
+                       r1_gamma=args.r1_gamma, augment=args.augment)
 
 
 def cpu_has_amx(cpuinfo: str | None = None) -> bool | None:
@@ -129,6 +137,13 @@ def run(args: argparse.Namespace) -> int:
     if args.init and not args.resume:
         from generators.model import PGAN
         init = PGAN.load(args.init)
+        if init.config != config.model and init.config.depths != config.model.depths:
+            from generators.widen import widen
+            try:  # a wider --depths than the model's: widen it first (function-preserving)
+                init = widen(init, config.model.depths, seed=args.seed)
+            except ValueError as e:
+                raise ValueError(f"--init {args.init}: {e}") from None
+            print(f"widened {args.init} to depths {list(config.model.depths)}")
         if init.config != config.model:
             raise ValueError(f"--init {args.init}: its architecture {init.config.to_dict()} differs from this run's "
                              f"{config.model.to_dict()} (set --depths / --latent-dim to match)")
