@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+import time
 from pathlib import Path
 
 import torch
@@ -81,6 +82,9 @@ def register_gan(train_sub: argparse._SubParsersAction) -> None:
                    help="on a single GPU, launch every kernel from Python instead of replaying a captured step")
     p.add_argument("--no-winograd", dest="winograd", action="store_const", const=False, default=None,
                    help="on a CPU in fp32, direct 3x3 convolutions at 4x4 and 8x8 instead of Winograd's algorithm")
+    p.add_argument("--cpu-clock", action="store_true",
+                   help="count --max-minutes (and checkpoint intervals) in this process's CPU time, not wall time: "
+                        "fair budgets on a shared machine (use with --threads 1)")
     p.add_argument("--checkpoint-minutes", type=float, default=5.0)
     p.add_argument("--max-steps", type=int, help="stop after this many steps (resumable)")
     p.add_argument("--export", help="also save the final model as EXPORT.safetensors + .json")
@@ -165,7 +169,8 @@ def run(args: argparse.Namespace) -> int:
     model = train(config, stream, out_dir=out, resume=args.resume, max_minutes=args.max_minutes,
                   device=args.device, dist_info=dist_info, checkpoint_minutes=args.checkpoint_minutes,
                   max_steps=args.max_steps, on_phase_end=save_grid, info=info, init=init,
-                  cuda_graphs=args.cuda_graphs, winograd=args.winograd)
+                  cuda_graphs=args.cuda_graphs, winograd=args.winograd,
+                  **({"clock": time.process_time} if args.cpu_clock else {}))
     if model is not None and args.export and dist_info.rank == 0:
         print(f"exported {model.save(args.export)}")
     return 0
