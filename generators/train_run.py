@@ -140,3 +140,21 @@ def train(config: TrainConfig, stream: BatchStream, *, out_dir: str | Path, resu
         path = model.save(out_dir / "final.safetensors")
         log(f"done: {trainer.images_seen} images in {trainer.elapsed / 60:.1f} min; wrote {path}")
     return model
+
+
+def model_from_checkpoint(path: str | Path) -> PGAN:
+    """The EMA generator and discriminator of a run's checkpoint, as a model (a run in progress at
+    its final scale: to measure, or ship, what a long run has reached without stopping it)."""
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    config = TrainConfig.from_dict(state["train_config"])
+    if int(state["scale"]) != len(config.model.depths) - 1:
+        raise ValueError(f"{path}: the run is at scale {state['scale']}, not yet at its final resolution")
+    from .pgan import Discriminator, Generator
+    g, d = Generator(config.model), Discriminator(config.model)
+    g.load_state_dict(state["g_ema"])
+    d.load_state_dict(state["d"])
+    info = {"training": {"images": int(state["images_seen"]), "steps": int(state["step"]),
+                         "seconds": round(float(state["elapsed"])), "config": config.to_dict(),
+                         "checkpoint": str(path)}}
+    return PGAN(config.model, g.eval(), d.eval(), info=info)
+
