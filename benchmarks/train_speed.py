@@ -123,9 +123,11 @@ def our_step(scale: int, batch: int, device: str = "cpu", gp_every: int = 1, cud
     """`step(it)`: one iteration of our trainer at `scale` (a fade phase from 8x8 on)."""
     sys.path.insert(0, str(ROOT))
     from generators.pgan import PGANConfig
-    from generators.train import Trainer
+    from generators.train import Trainer, keep_freed_memory
     from generators.train_config import TrainConfig
     from generators.train_run import RandomStream
+    if device == "cpu":
+        keep_freed_memory()  # as `train gan` runs (generators.train_run.train)
     n = scale + 1
     cfg = TrainConfig(PGANConfig(latent_dim=LATENT, depths=DEPTHS[:n], channels=1), batch_sizes=(batch,) * n,
                       fade_images=(0,) + (10 ** 8,) * (n - 1), stable_images=(10 ** 8,) * n, gp_every=gp_every,

@@ -39,7 +39,7 @@ class Stream(Protocol):
 
 
 @dataclass(frozen=True)
-class TrainConfig:
+class EncoderTrainConfig:
     """Optimisation settings (saved with the encoder, next to its `EncoderConfig`)."""
 
     steps: int = 600
@@ -76,7 +76,7 @@ def model_loss(model: IRMAE | SSLModel, images: torch.Tensor, augment: Augment) 
     return model.loss(augment(images), augment(images))
 
 
-def learning_rate(step: int, cfg: TrainConfig) -> float:
+def learning_rate(step: int, cfg: EncoderTrainConfig) -> float:
     """Linear warm-up, then cosine decay to 0 at `cfg.steps`."""
     if step < cfg.warmup:
         return cfg.lr * (step + 1) / cfg.warmup
@@ -84,7 +84,7 @@ def learning_rate(step: int, cfg: TrainConfig) -> float:
     return cfg.lr * 0.5 * (1 + math.cos(math.pi * min(1.0, t)))
 
 
-def train_encoder(config: EncoderConfig, stream: Stream, *, train: TrainConfig, out_dir: str | Path,
+def train_encoder(config: EncoderConfig, stream: Stream, *, train: EncoderTrainConfig, out_dir: str | Path,
                   calibration_images: torch.Tensor | None = None, resume: bool = True,
                   device: str | torch.device = "cpu", progress: bool = True, info: dict[str, Any] | None = None,
                   on_step: Callable[[int, float], None] | None = None) -> TrainResult:
@@ -147,7 +147,7 @@ def train_encoder(config: EncoderConfig, stream: Stream, *, train: TrainConfig, 
 
 
 def save_checkpoint(path: Path, model, opt, stream: Stream, augment: Augment, config: EncoderConfig,
-                    train: TrainConfig, step: int, seconds: float, cpu_seconds: float, losses: list[float]) -> None:
+                    train: EncoderTrainConfig, step: int, seconds: float, cpu_seconds: float, losses: list[float]) -> None:
     """Weights, Adam moments, stream and augmentation RNG state: safetensors + JSON metadata."""
     tensors = {f"model.{k}": v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     params = [p for g in opt.param_groups for p in g["params"]]
@@ -170,7 +170,7 @@ def save_checkpoint(path: Path, model, opt, stream: Stream, augment: Augment, co
 
 
 def load_checkpoint(path: Path, model, opt, stream: Stream, augment: Augment, config: EncoderConfig,
-                    train: TrainConfig) -> tuple[int, float, float, list[float]]:
+                    train: EncoderTrainConfig) -> tuple[int, float, float, list[float]]:
     with safe_open(str(path), "pt") as f:
         meta = f.metadata() or {}
     if meta.get("format") != CKPT_FORMAT:

@@ -89,9 +89,7 @@ class EqualizedLayer(nn.Module):
             nn.init.kaiming_uniform_(self.weight, a=math.sqrt(5))
         self.scale = math.sqrt(2.0 / fan_in) if equalized else 1.0
         self.padding = padding
-
-    # 3x3 convolutions at 4x4 and 8x8 by Winograd's algorithm (`use_winograd`); off by default
-    winograd = False
+        self.winograd = False  # 3x3 convolutions at 4x4 and 8x8 by Winograd's algorithm (`use_winograd`)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # Scaling weight and bias equals the reference's scaling of the output, at less cost.
@@ -128,7 +126,7 @@ class _LeakyReLU(torch.autograd.Function):
     (leaky_relu_backward's formula returns zeros for it), so a gradient penalty's double backward
     sent those zeros back through every layer below: on the CPU at 4x4 one convolution backward
     and two matmuls per training step, 10-20% of the step's conv kernel time. Results are
-    bit-identical (tests/test_pgan.py). The trainer switches it on (`Discriminator.penalty_relu`).
+    bit-identical (tests/test_pgan.py). The trainer builds its discriminator with `penalty_relu=True`.
     """
 
     generate_vmap_rule = True  # composable with torch.func transforms
@@ -257,9 +255,12 @@ class Generator(nn.Module):
 class Discriminator(nn.Module):
     """images [N, C, R, R] -> scores [N, decision_size]; higher means more real (WGAN)."""
 
-    def __init__(self, config: PGANConfig):
+    def __init__(self, config: PGANConfig, *, penalty_relu: bool = False):
         super().__init__()
         self.config = config
+        # True in training: the gradient penalty's double backward skips exact zeros (`_LeakyReLU`).
+        # False elsewhere: under torch.func.vmap (the search's realism) the fused op is 20-40% faster.
+        self.penalty_relu = penalty_relu
         eq, d0 = config.equalized_lr, config.depths[0]
         self.from_rgb = nn.ModuleList([conv(config.channels, d0, 1, eq)])
         self.scales = nn.ModuleList()
@@ -270,10 +271,6 @@ class Discriminator(nn.Module):
         self.scale0_linear = linear(16 * d0, d0, eq)
         self.decision = linear(d0, config.decision_size, eq)
         self.alpha = config.alpha
-
-    # True in training: the gradient penalty's double backward skips exact zeros (`_LeakyReLU`).
-    # False elsewhere: under torch.func.vmap (the search's realism) the fused op is 20-40% faster.
-    penalty_relu = False
 
     def _lrelu(self, x: torch.Tensor) -> torch.Tensor:
         if self.penalty_relu:

@@ -13,7 +13,8 @@ which changes the mathematics of a step:
   foreach EMA update;
 - on a single GPU the step is captured as a CUDA graph and replayed (`generators.step_graph`);
 - on a CPU, 3x3 convolutions at 4x4 and 8x8 by Winograd's algorithm (`generators.winograd`), and
-  freed memory kept by the allocator (`keep_freed_memory`).
+  freed memory kept by the allocator (`keep_freed_memory`, which `train_run.train` calls: it changes
+  malloc for the whole process, so constructing a Trainer does not).
 Optional deviation: `gp_every = k > 1` applies the penalty every k-th D step with weight
 lambda * k ("lazy regularisation", StyleGAN2); off by default.
 
@@ -142,8 +143,6 @@ class Trainer:
         # 3x3 convolutions at 4x4 and 8x8 by Winograd's algorithm (`generators.winograd`): by default
         # in float32 on a CPU, where they made a step at 8x8 about 1.7x faster
         self.winograd = self.device.type == "cpu" and config.precision == "fp32" if winograd is None else winograd
-        if self.device.type == "cpu":
-            keep_freed_memory()
         if self.device.type == "cuda":
             torch.backends.cudnn.benchmark = True  # shapes are fixed within a phase: pick the fastest kernels once
         self.phases = config.phases()
@@ -191,8 +190,7 @@ class Trainer:
         cfg = grown(self.config.model, self.config.model.depths[:scale + 1], 0.0)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(self.config.seed * 100 + scale)
-            g, d = Generator(cfg), Discriminator(cfg)
-        d.penalty_relu = True  # see generators.pgan._LeakyReLU
+            g, d = Generator(cfg), Discriminator(cfg, penalty_relu=True)  # see generators.pgan._LeakyReLU
         ema = copy.deepcopy(g)  # direct convolutions: the samples and the export's reference
         use_winograd(g, self.winograd)
         use_winograd(d, self.winograd)

@@ -10,7 +10,7 @@ from typing import Any, Callable
 import torch
 
 from .model import PGAN
-from .train import CHECKPOINT, BatchStream, Trainer, measure_speed
+from .train import CHECKPOINT, BatchStream, Trainer, keep_freed_memory, measure_speed
 from .train_config import Phase, TrainConfig, final_scale_only, plan_for_minutes
 
 PLAN = "train_config.json"
@@ -97,6 +97,8 @@ def train(config: TrainConfig, stream: BatchStream, *, out_dir: str | Path, resu
     in the checkpoint, so a resume follows it exactly. OUT/train_config.json is the first plan.
     Writes OUT/checkpoint.pt while training and OUT/final.safetensors (+ .json) at the end.
     """
+    if torch.device(device).type == "cpu":
+        keep_freed_memory()  # process-wide: a training process keeps its freed memory (see the function)
     clock = trainer_args.get("clock", time.monotonic)  # what the budget counts (see Trainer)
     t_start = clock()
     out_dir = Path(out_dir)

@@ -27,16 +27,7 @@ from __future__ import annotations
 import torch
 
 from . import winograd_c
-
-# F(4x4, 3x3) with interpolation points 0, +-1, +-2 and infinity (Lavin & Gray, section 4.2)
-_BT = ((4, 0, -5, 0, 1, 0), (0, -4, -4, 1, 1, 0), (0, 4, -4, -1, 1, 0),
-       (0, -2, -1, 2, 1, 0), (0, 2, -1, -2, 1, 0), (0, 4, 0, -5, 0, 1))
-_G = ((1 / 4, 0, 0), (-1 / 6, -1 / 6, -1 / 6), (-1 / 6, 1 / 6, -1 / 6),
-      (1 / 24, 1 / 12, 1 / 6), (1 / 24, -1 / 12, 1 / 6), (0, 0, 1))
-_AT = ((1, 1, 1, 1, 1, 0), (0, 1, -1, 2, -2, 0), (0, 1, 1, 4, 4, 0), (0, 1, -1, 8, -8, 1))
-TILE, ALPHA = 4, 6  # output tile side, input tile side (TILE + 3 - 1)
-SIZES = (4, 8)  # image sides where it pays (module docstring)
-C_SIZES = (4, 8)  # sides whose transforms run as generated C on the CPU (`winograd_c`)
+from .winograd_transforms import ALPHA, C_SIZES, G, SIZES, TILE, axis_transforms
 
 _matrices: dict[tuple[int, torch.dtype, torch.device], tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = {}
 
@@ -62,13 +53,13 @@ def _constants(size: int, dtype: torch.dtype, device: torch.device) -> tuple[tor
     """(input transform [36 T^2, size^2], output transform [36 T^2, size^2], weight transform [36, 9])."""
     key = (size, dtype, device)
     if key not in _matrices:
-        b, a = _axis_transforms(size)
+        b, a = axis_transforms(size)
         tiles = size // TILE
         # rows (i, j, ty, tx): the batched matmul's batch is the tile element (i, j) and its rows
         # (ty, tx, n) come out contiguous; columns (h, w): an image's pixels
         k_in = torch.einsum("iyh,jxw->ijyxhw", b, b).reshape(ALPHA * ALPHA * tiles * tiles, size * size)
         k_out = torch.einsum("hiy,wjx->ijyxhw", a, a).reshape(ALPHA * ALPHA * tiles * tiles, size * size)
-        g = torch.tensor(_G, dtype=torch.float64)
+        g = torch.tensor(G, dtype=torch.float64)
         k_w = torch.kron(g, g)  # [36, 9]: G w G^T on a flattened 3x3 kernel
         _matrices[key] = tuple(m.to(device=device, dtype=dtype).contiguous() for m in (k_in, k_out, k_w))
     return _matrices[key]

@@ -39,6 +39,8 @@ from pathlib import Path
 
 import torch
 
+from .winograd_transforms import ALPHA, C_SIZES, G, TILE, axis_transforms
+
 _CB = 16  # channels per vector (one AVX-512 register of float32)
 
 
@@ -265,20 +267,19 @@ int tiles(int to, int kernel, const float *src, const float *bias, float *dst, l
 
 def _kernels() -> list[tuple[str, str, int, int, int, list[list[float]]]]:
     """(name, "to" | "from", S, A, T, matrix) for every map conv3x3 and its derivatives use at the
-    sizes in `winograd.C_SIZES`; the matrix is [A T, S] for "to" (rows (j, tx)), [S, A T] for "from"."""
-    from . import winograd as w
+    sizes in `winograd_transforms.C_SIZES`; the matrix is [A T, S] for "to" (rows (j, tx)), [S, A T] for "from"."""
     out = []
-    for size in w.C_SIZES:
-        b, a = w._axis_transforms(size)  # [A, T, S], [S, A, T], float64
-        tiles = size // w.TILE
-        p_in = b.reshape(w.ALPHA * tiles, size)
-        q_out = a.reshape(size, w.ALPHA * tiles)
-        out += [(f"in{size}", "to", size, w.ALPHA, tiles, p_in.tolist()),
-                (f"in{size}_adj", "from", size, w.ALPHA, tiles, p_in.t().tolist()),
-                (f"out{size}", "from", size, w.ALPHA, tiles, q_out.tolist()),
-                (f"out{size}_adj", "to", size, w.ALPHA, tiles, q_out.t().tolist())]
-    g = torch.tensor(w._G, dtype=torch.float64)  # the kernel transform G g G^T, [36] rows of a 3x3 kernel
-    out += [("kernel", "to", 3, w.ALPHA, 1, g.tolist()), ("kernel_adj", "from", 3, w.ALPHA, 1, g.t().tolist())]
+    for size in C_SIZES:
+        b, a = axis_transforms(size)  # [A, T, S], [S, A, T], float64
+        tiles = size // TILE
+        p_in = b.reshape(ALPHA * tiles, size)
+        q_out = a.reshape(size, ALPHA * tiles)
+        out += [(f"in{size}", "to", size, ALPHA, tiles, p_in.tolist()),
+                (f"in{size}_adj", "from", size, ALPHA, tiles, p_in.t().tolist()),
+                (f"out{size}", "from", size, ALPHA, tiles, q_out.tolist()),
+                (f"out{size}_adj", "to", size, ALPHA, tiles, q_out.t().tolist())]
+    g = torch.tensor(G, dtype=torch.float64)  # the kernel transform G g G^T, [36] rows of a 3x3 kernel
+    out += [("kernel", "to", 3, ALPHA, 1, g.tolist()), ("kernel_adj", "from", 3, ALPHA, 1, g.t().tolist())]
     return out
 
 

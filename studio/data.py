@@ -37,7 +37,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from studio.imageio import ImageError, _to_mode, open_image
+from studio.imageio import ImageError, open_image, to_mode
 
 FACES_DIR = Path(os.environ.get("STUDIO_FACES", "/work/shared/data/smiles-faces"))
 FASHION_DIR = Path(os.environ.get("STUDIO_FASHION", "/usr/share/datasets/fashion-mnist"))
@@ -127,7 +127,7 @@ def load_folder(root: str | Path, *, split: str = "train", size: int = 64, chann
         if not in_split(rel, split):
             continue
         try:
-            img = _to_mode(open_image(p), channels)
+            img = to_mode(open_image(p), channels)
         except ImageError as e:
             bad.append(str(e))
             continue
@@ -151,7 +151,7 @@ def conform(images: torch.Tensor, size: int, channels: int) -> torch.Tensor:
         raise ValueError(f"expected 1 or 3 channels, got images {tuple(images.shape)}")
     mode = "L" if images.shape[1] == 1 else "RGB"
     arrays = images.permute(0, 2, 3, 1).numpy()
-    return torch.stack([_pil_uint8(_square(_to_mode(Image.fromarray(a[:, :, 0] if mode == "L" else a, mode),
+    return torch.stack([_pil_uint8(_square(to_mode(Image.fromarray(a[:, :, 0] if mode == "L" else a, mode),
                                                     channels), size)) for a in arrays])
 
 
@@ -226,7 +226,7 @@ def load_texture_sources(pk3: str | Path = TEXTURES_PK3, *, split: str = "train"
             if not in_split(name, split):
                 continue
             try:
-                img = _to_mode(open_image(zf.read(name)), 3)
+                img = to_mode(open_image(zf.read(name)), 3)
             except (ImageError, zipfile.BadZipFile, OSError, EOFError):
                 bad += 1
                 continue
@@ -282,6 +282,13 @@ def load_textures(pk3: str | Path = TEXTURES_PK3, *, split: str = "val", size: i
 # -- one entry point ---------------------------------------------------------------------------
 
 DATASETS = {"faces": (64, 1), "fashion": (32, 1), "textures": (64, 3)}
+LICENSES = {"faces": "LFW faces via hromi/SMILEsmileD: research use only (no license stated)",
+            "fashion": "Fashion-MNIST (Zalando): MIT", "textures": "OpenArena 0.8.1 textures: GPL-2"}
+
+
+def data_license(name: str, otherwise: str = "see the data's own license") -> str:
+    """The terms of a named set, recorded in the weights' sidecar of what is trained on it."""
+    return LICENSES.get(name, otherwise)
 
 
 def data_for_model(model_id: str) -> str | None:

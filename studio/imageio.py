@@ -94,7 +94,7 @@ def open_image(source: str | Path | bytes | Image.Image) -> Image.Image:
     return img
 
 
-def _to_mode(img: Image.Image, channels: int) -> Image.Image:
+def to_mode(img: Image.Image, channels: int) -> Image.Image:
     """Any mode (CMYK, 16-bit, palette, alpha, ...) -> 'L' or 'RGB'; alpha composited on white."""
     if img.mode in ("I;16", "I;16B", "I;16L", "I"):
         arr = np.asarray(img, dtype=np.float64)
@@ -113,7 +113,7 @@ def _to_mode(img: Image.Image, channels: int) -> Image.Image:
 
 def load_image(source: str | Path | bytes | Image.Image, *, channels: int, size: int) -> torch.Tensor:
     """A user's image -> [1, C, size, size] in [-1, 1]: centre-cropped square, area-resized."""
-    img = _to_mode(open_image(source), channels)
+    img = to_mode(open_image(source), channels)
     w, h = img.size
     s = min(w, h)
     img = img.crop(((w - s) // 2, (h - s) // 2, (w - s) // 2 + s, (h - s) // 2 + s))

@@ -10,7 +10,7 @@ from encoders import IRMAE, Encoder, EncoderConfig, UnknownEncoderError, adapt_i
 from encoders.augment import Augment, preset
 from encoders.config import pooled_dim
 from encoders.diagnostics import effective_rank, embed, knn_accuracy, linear_probe, singular_spectrum, tuned_linear_probe
-from encoders.train import TrainConfig, train_encoder
+from encoders.train import EncoderTrainConfig, train_encoder
 from studio.data import TensorStream
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # see conftest.py
@@ -174,7 +174,7 @@ class Interrupt(Exception):
 @pytest.mark.parametrize("method", ["vicreg", "irmae"])
 def test_training_resumes_exactly(tmp_path, method):
     images = torch.randint(0, 256, (32, 1, 16, 16), dtype=torch.uint8)
-    cfg, train = tiny(method), TrainConfig(steps=4, batch_size=8, checkpoint_every=2, warmup=1, augment="faces")
+    cfg, train = tiny(method), EncoderTrainConfig(steps=4, batch_size=8, checkpoint_every=2, warmup=1, augment="faces")
     straight = train_encoder(cfg, TensorStream(images, seed=1), train=train, out_dir=tmp_path / "a", progress=False)
 
     def stop(step, loss):
@@ -198,7 +198,7 @@ def test_training_resumes_exactly(tmp_path, method):
 
 def test_resume_refuses_another_config(tmp_path):
     images = torch.randint(0, 256, (16, 1, 16, 16), dtype=torch.uint8)
-    train = TrainConfig(steps=2, batch_size=4, checkpoint_every=1, warmup=1)
+    train = EncoderTrainConfig(steps=2, batch_size=4, checkpoint_every=1, warmup=1)
     train_encoder(tiny(), TensorStream(images), train=train, out_dir=tmp_path, progress=False)
     with pytest.raises(ValueError, match="another encoder config"):
         train_encoder(tiny(dim=24), TensorStream(images), train=train, out_dir=tmp_path, progress=False)

@@ -77,7 +77,7 @@ def test_discriminator_leaky_relu_matches_autograd_to_second_order():
     d = randomize(PGAN.random(c, seed=0)).discriminator.double().requires_grad_(True)
     x = torch.randn(8, 3, 8, 8, dtype=torch.float64)
     reference, out = _penalty_grads(d, x), d(x)  # autograd's own leaky ReLU
-    d.penalty_relu = True  # as the trainer sets it
+    d.penalty_relu = True  # as the trainer builds it (Discriminator(config, penalty_relu=True))
     ours = _penalty_grads(d, x)
     assert torch.equal(d(x), out)
     assert all(torch.equal(a, b) for a, b in zip(ours, reference))

@@ -24,8 +24,6 @@ PRESETS = {
     "fashion": dict(depths=(128, 128, 64, 32), batch_sizes=(64, 64, 32, 16)),
     "textures": dict(depths=(128, 128, 64, 32, 16), batch_sizes=(64, 64, 32, 16, 16)),
 }
-LICENSES = {"faces": "LFW faces via hromi/SMILEsmileD: research use only (no license stated)",
-            "fashion": "Fashion-MNIST (Zalando): MIT", "textures": "OpenArena 0.8.1 textures: GPL-2"}
 
 
 def _ints(text: str) -> tuple[int, ...]:
@@ -127,7 +125,7 @@ def cpu_has_amx(cpuinfo: str | None = None) -> bool | None:
 
 def run(args: argparse.Namespace) -> int:
     from generators.train_run import setup_distributed, train
-    from studio.data import make_stream
+    from studio.data import data_license, make_stream
     if args.threads:
         torch.set_num_threads(args.threads)
     if args.precision == "bf16" and args.device == "cpu" and cpu_has_amx() is False:
@@ -162,7 +160,7 @@ def run(args: argparse.Namespace) -> int:
 
     held_out = ("the official 10,000-image test file" if args.data == "fashion" else
                 "the ~10% of files whose path hash falls in studio.data's val split")
-    info = {"data": args.data, "license": LICENSES.get(args.data, "see the data's own license"),
+    info = {"data": args.data, "license": data_license(args.data),
             "split": f"trained on studio.data split 'train'; held out: {held_out}"}
     if init is not None:
         info["continued_from"] = {"model": str(args.init), "training": init.info.get("training")}

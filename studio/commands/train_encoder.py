@@ -14,7 +14,7 @@ import torch
 
 from encoders import EncoderConfig, METHODS, save_encoder
 from encoders.config import HEADS, pooled_dim
-from encoders.train import CHECKPOINT, TrainConfig, train_encoder
+from encoders.train import CHECKPOINT, EncoderTrainConfig, train_encoder
 from weightfile import read_info
 
 # The shipped recipe per data set: backbone resolution/channels and optimisation defaults.
@@ -24,8 +24,6 @@ RECIPES = {
     "textures": dict(resolution=32, channels=3, steps=600),
 }
 FOLDER_RECIPE = dict(resolution=32, channels=1, steps=600)
-LICENSES = {"faces": "LFW faces via hromi/SMILEsmileD: research use only (no license stated)",
-            "fashion": "Fashion-MNIST (Zalando): MIT", "textures": "OpenArena 0.8.1 textures: GPL-2"}
 CALIBRATION_IMAGES = 2000
 
 
@@ -83,6 +81,7 @@ def _subset(images: torch.Tensor, seed: int) -> torch.Tensor:
 
 
 def run(args: argparse.Namespace) -> int:
+    from studio.data import data_license
     if args.threads:
         torch.set_num_threads(args.threads)
     recipe = RECIPES.get(args.data, FOLDER_RECIPE)
@@ -93,7 +92,7 @@ def run(args: argparse.Namespace) -> int:
                            channels=args.channels or recipe["channels"], width=args.width, dim=dim,
                            irmae_layers=args.irmae_layers, directclr_dims=min(32, dim),
                            temperature=args.temperature, head=args.head)
-    train = TrainConfig(steps=args.steps or recipe["steps"], batch_size=args.batch_size, lr=args.lr,
+    train = EncoderTrainConfig(steps=args.steps or recipe["steps"], batch_size=args.batch_size, lr=args.lr,
                         seed=args.seed, augment=args.data if args.data in RECIPES else "generic")
     out = Path(args.out)
     if args.restart and (out / CHECKPOINT).exists():
@@ -101,7 +100,7 @@ def run(args: argparse.Namespace) -> int:
     stream, calibration, skipped = load_training_data(args.data, resolution=config.resolution,
                                                       channels=config.channels, seed=args.seed)
     name = args.data if args.data in RECIPES else Path(args.data).name
-    info = {"data": name, "method": args.method, "license": LICENSES.get(args.data, "the folder's own"),
+    info = {"data": name, "method": args.method, "license": data_license(args.data, "the folder's own"),
             "skipped_images": skipped}
     result = train_encoder(config, stream, train=train, out_dir=out, calibration_images=calibration,
                            device=args.device, info=info)
