@@ -1,6 +1,7 @@
 """A trained PGAN behind the generator protocol, and our safetensors + JSON weight format."""
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,34 @@ from .errors import CheckpointError
 from .pgan import Discriminator, Generator, PGANConfig
 
 FORMAT = "studio-pgan/1"
+# The largest PGAN a file may describe, checked before a network is built: 10 scales (2048 px),
+# 4,096 channels, a 8,192-d latent, 200M numbers per network (celebAHQ-512's G has 23M).
+MAX_SCALES, MAX_DEPTH, MAX_LATENT, MAX_PARAMETERS = 10, 4_096, 8_192, 200_000_000
+
+
+def check_config(config: PGANConfig, path: str | Path = "checkpoint") -> None:
+    """A CheckpointError when `config` describes networks too large to build from a file."""
+    if len(config.depths) > MAX_SCALES:
+        raise CheckpointError(f"{path}: the config has {len(config.depths)} scales "
+                              f"({config.resolution} px), more than the limit of {MAX_SCALES}")
+    if max(config.depths) > MAX_DEPTH or config.latent_dim > MAX_LATENT or config.decision_size > MAX_LATENT:
+        raise CheckpointError(f"{path}: the config asks for {max(config.depths)} channels and a "
+                              f"{config.latent_dim}-d latent (limits {MAX_DEPTH} and {MAX_LATENT})")
+
+
+def expected_shapes(config: PGANConfig, path: str | Path = "checkpoint") -> dict[str, dict[str, tuple[int, ...]]]:
+    """{"G": {name: shape}, "D": {...}}: the tensors `config`'s networks have, found without
+    allocating them (built on the meta device). Raises CheckpointError for a config over the limits."""
+    check_config(config, path)
+    with torch.device("meta"):
+        nets = {"G": Generator(config), "D": Discriminator(config)}
+    shapes = {k: {n: tuple(t.shape) for n, t in net.state_dict().items()} for k, net in nets.items()}
+    for k, net_shapes in shapes.items():
+        count = sum(math.prod(s) for s in net_shapes.values())
+        if count > MAX_PARAMETERS:
+            raise CheckpointError(f"{path}: the config's {'generator' if k == 'G' else 'discriminator'} has "
+                                  f"{count:,} parameters, more than the limit of {MAX_PARAMETERS:,}")
+    return shapes
 
 
 def default_device(device: str | torch.device | None = None) -> torch.device:
@@ -100,8 +129,16 @@ class PGAN:
     @classmethod
     def load(cls, path: str | Path, *, device: str | None = None, with_discriminator: bool = True) -> "PGAN":
         """Load our safetensors file (the JSON sidecar is optional: the config is also inside)."""
+        def shapes(config_dict: dict[str, Any] | None) -> dict[str, tuple[int, ...]]:
+            try:
+                config = PGANConfig.from_dict(config_dict or {})
+            except (TypeError, ValueError) as e:
+                raise WeightFileError(f"{path}: its config does not describe a valid PGAN ({e})") from None
+            expected = expected_shapes(config, path)  # CheckpointError (a WeightFileError) when too large
+            return {f"{k}.{n}": s for k, net in expected.items() for n, s in net.items()}
+
         try:
-            wf = load_weights(path, format=FORMAT, kind="PGAN generator")
+            wf = load_weights(path, format=FORMAT, kind="PGAN generator", shapes=shapes)
             config = PGANConfig.from_dict(wf.config)
             g = Generator(config)
             load_state(g, {k[2:]: v for k, v in wf.tensors.items() if k.startswith("G.")}, path=wf.path,
