@@ -6,15 +6,18 @@ import sys
 
 from studio.app import create_app, serve
 from studio.catalog import Catalog
+from studio.devices import add_device_argument, resolve_device
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Interactive GAN studio (Gradio), served on 127.0.0.1")
     parser.add_argument("--port", type=int, default=7860, help="port to listen on (default 7860)")
     parser.add_argument("--catalog", help="another catalog.json (default: assets/catalog.json or $GAN_STUDIO_CATALOG)")
+    add_device_argument(parser, what="where the generators run")
     args = parser.parse_args(argv)
     try:
-        demo = create_app(Catalog(args.catalog))
+        device = resolve_device(args.device)
+        demo = create_app(Catalog(args.catalog, device=str(device)))
     except (ValueError, KeyError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -59,8 +59,9 @@ class Entry:
 class Catalog:
     """Reads the catalog once; loads and caches models lazily (thread-safe)."""
 
-    def __init__(self, path: str | Path | None = None):
+    def __init__(self, path: str | Path | None = None, *, device: str | None = None):
         self.path = Path(path) if path is not None else default_catalog_path()
+        self.device = device  # where generators load when the caller names no device (None: the CPU)
         self.root = self.path.parent
         raw = json.loads(self.path.read_text()) if self.path.is_file() else {"models": []}
         known = set(Entry.__dataclass_fields__) - {"extra"}
@@ -88,6 +89,7 @@ class Catalog:
 
     def generator(self, id_or_path: str, *, device: str | None = None) -> PGAN:
         """A generator by catalog id, by our .safetensors path, or by a zoo .pth path (cached)."""
+        device = self.device if device is None else device
         key = (id_or_path, str(device))
         with self._lock:
             if key not in self._cache:

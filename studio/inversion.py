@@ -22,6 +22,7 @@ import torch
 from optimizers.inversion import SHIPPED, InversionConfig, TrainConfig, load_inversion, save_inversion, train_inversion
 from optimizers.subspace import image_directions, save_subspace
 from studio.catalog import Catalog
+from studio.devices import DeviceError, add_device_argument, resolve_device
 
 
 @torch.no_grad()
@@ -47,10 +48,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--init", help="continue from this inversion encoder (.safetensors; its --width is kept)")
-    p.add_argument("--device", default="cpu", help="cpu | cuda (the shipped encoder is saved for the CPU)")
+    add_device_argument(p, what="the encoder is saved for the CPU either way")
     p.add_argument("--data", help="val data set for the real-image metrics (default: from the model id)")
     p.add_argument("--out", help="default assets/inversion/<model>.safetensors")
     args = p.parse_args(argv)
+    try:
+        args.device = str(resolve_device(args.device))
+    except DeviceError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     torch.set_num_threads(args.threads)
     model = Catalog().generator(args.model, device=args.device)
     config = InversionConfig(model.latent_dim, model.resolution, model.channels, width=args.width)
