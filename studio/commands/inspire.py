@@ -90,7 +90,7 @@ def realism_unit(spec: str, model: Any, *, needed: bool = True) -> float:
 def start_latent(spec: str, model_id: str, target: torch.Tensor, model: Any) -> tuple[torch.Tensor | None, str]:
     if spec == "none":
         return None, "none"
-    path = shipped_inversion(Path(model_id).stem) if spec == "auto" else Path(spec)
+    path = shipped_inversion(model_id) if spec == "auto" else Path(spec)
     if path is None:
         return None, "none (no shipped inversion encoder)"
     if not path.is_file():
