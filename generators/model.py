@@ -1,6 +1,7 @@
 """A trained PGAN behind the generator protocol, and our safetensors + JSON weight format."""
 from __future__ import annotations
 
+import copy
 import math
 from pathlib import Path
 from typing import Any
@@ -63,6 +64,7 @@ class PGAN:
         self.discriminator = discriminator.to(self.device).eval().requires_grad_(False) if discriminator else None
         self.info = dict(info or {})
         self.preview_heads: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}  # resolution -> fitted head
+        self.display: Generator | None = None  # a bfloat16 channels-last copy for renders, see use_bfloat16
 
     @classmethod
     def random(cls, config: PGANConfig, *, seed: int = 0, device: str | None = None) -> "PGAN":
@@ -86,6 +88,8 @@ class PGAN:
     def to(self, device: str | torch.device) -> "PGAN":
         self.device = torch.device(device)
         self.generator.to(self.device)
+        if self.display is not None:
+            self.display.to(self.device)
         if self.discriminator is not None:
             self.discriminator.to(self.device)
         return self
@@ -99,13 +103,26 @@ class PGAN:
         return torch.cat([self.sample_latents(1, s, truncation=truncation) for s in seeds])
 
     def generate(self, z: torch.Tensor, *, batch_size: int = 64) -> torch.Tensor:
-        """[N, latent_dim] -> [N, C, R, R] in about [-1, 1]; differentiable when z requires grad."""
+        """[N, latent_dim] -> [N, C, R, R] in about [-1, 1]; differentiable when z requires grad
+        (always float32; renders without gradient use the bfloat16 copy after `use_bfloat16`)."""
         z = z.to(self.device, torch.float32)
         if z.requires_grad:
             return self.generator(z)
+        net = self.display or self.generator
+        dtype = next(net.parameters()).dtype
         with torch.no_grad():
-            return torch.cat([self.generator(b) for b in z.split(batch_size)]) if len(z) else \
+            return torch.cat([net(b.to(dtype)).float() for b in z.split(batch_size)]) if len(z) else \
                 z.new_zeros(0, self.channels, self.resolution, self.resolution)
+
+    def use_bfloat16(self, on: bool = True) -> "PGAN":
+        """Render images without gradient (pages, compose rounds, previews) with a bfloat16 copy
+        of the generator in channels-last layout: on CPUs with AMX, oneDNN's bfloat16 kernels run
+        that layout several times faster than float32 (plain autocast keeps NCHW and converts
+        around every float32 op, and gains nothing). Searches still differentiate the float32
+        generator. Close enough for display, not bit-identical: see benchmarks/large_models.py."""
+        self.display = copy.deepcopy(self.generator).to(torch.bfloat16).to(memory_format=torch.channels_last) \
+            if on else None
+        return self
 
     def preview_resolutions(self) -> list[int]:
         """The sizes `preview` can render: every scale the generator grew through, 4 px upwards."""
@@ -127,8 +144,10 @@ class PGAN:
         z = z.to(self.device, torch.float32)
         if z.requires_grad:
             return forward_to(self.generator, z, level, head)
+        net = self.display or self.generator
+        dtype = next(net.parameters()).dtype
         with torch.no_grad():
-            return torch.cat([forward_to(self.generator, b, level, head) for b in z.split(batch_size)]) \
+            return torch.cat([forward_to(net, b.to(dtype), level, head).float() for b in z.split(batch_size)]) \
                 if len(z) else z.new_zeros(0, self.channels, resolution, resolution)
 
     def fit_preview(self, resolution: int, *, n: int = 256, seed: int = 1) -> dict[str, float]:

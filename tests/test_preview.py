@@ -67,3 +67,17 @@ def test_shipped_faces_previews_can_be_chosen_by():
         model.preview_heads = saved
     assert report["after"]["identified"] >= 0.95 and report["after"]["correlation_mean"] > 0.85
     assert report["after"]["mse"] < 0.1 * report["before"]["mse"]
+
+
+def test_bfloat16_renders_are_close_and_searches_stay_float32(rgb_model):
+    z = rgb_model.sample_latents(4, seed=3)
+    full, prev = rgb_model.generate(z), rgb_model.preview(z, 16)
+    rgb_model.use_bfloat16()
+    fast = rgb_model.generate(z)
+    assert fast.dtype == torch.float32 and fast.shape == full.shape
+    assert (fast - full).abs().mean() < 0.02 * full.abs().mean() + 0.02
+    assert (rgb_model.preview(z, 16) - prev).abs().mean() < 0.02 * prev.abs().mean() + 0.02
+    zg = z.clone().requires_grad_(True)
+    assert torch.allclose(rgb_model.generate(zg), full, atol=1e-6)  # gradients go through float32
+    rgb_model.use_bfloat16(False)
+    assert torch.equal(rgb_model.generate(z), full)
