@@ -3,6 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PORT ?= 7860
+MODEL ?=
 
 .PHONY: studio test venv clean
 
@@ -15,7 +16,7 @@ $(VENV)/.installed: requirements.txt
 	touch $@
 
 studio: venv
-	$(PY) app.py --port $(PORT)
+	$(PY) app.py --port $(PORT) $(foreach m,$(MODEL),--model $(m))
 
 test: venv
 	$(PY) -m pytest -q

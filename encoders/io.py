@@ -7,14 +7,14 @@ from typing import Any
 
 import torch
 
+import assetpaths
 from weightfile import load_state, load_weights, save_weights
 
 from .backbone import Encoder
 from .config import EncoderConfig
 
 FORMAT = "studio-encoder/1"
-ASSETS = Path(__file__).resolve().parent.parent / "assets"
-SHIPPED = ASSETS / "encoders"
+SHIPPED = assetpaths.SHIPPED.folder("encoder")
 
 
 class UnknownEncoderError(ValueError):
@@ -38,8 +38,9 @@ def resolve(path_or_id: str | Path) -> Path:
     p = Path(path_or_id)
     if p.is_file():
         return p
-    shipped = SHIPPED / f"{path_or_id}.safetensors"
-    if shipped.is_file():
+    shipped = assetpaths.SHIPPED.find("encoder", str(path_or_id)) if assetpaths.MODEL_ID.fullmatch(str(path_or_id)) \
+        else None
+    if shipped is not None:
         return shipped
     if p.suffix == ".safetensors":
         raise UnknownEncoderError(f"{p}: no such encoder file")

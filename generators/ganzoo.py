@@ -7,6 +7,11 @@ We read it with `torch.load(weights_only=True)`, whose restricted unpickler only
 plain containers, plus one allow-listed name: `models.utils.config.BaseConfig`, mapped onto
 `ZooConfig`, an attribute bag with no behaviour. Any other global (os.system, builtins.eval, ...)
 is refused before anything runs.
+
+A checkpoint is a file a user brings, so it is checked before memory is spent on it: its size,
+the number of tensors and the size of the pickle in the zip (`weightfile.FileLimits`), then, with
+the storages memory-mapped rather than read, the config (`model.check_config`) and every tensor's
+shape against the networks that config describes, before any network is built.
 """
 from __future__ import annotations
 
@@ -21,10 +26,10 @@ from typing import Any
 
 import torch
 
-from weightfile import WeightFileError, load_state
+from weightfile import LIMITS, FileLimits, WeightFileError, check_shapes, check_size, load_state
 
 from .errors import CheckpointError
-from .model import PGAN
+from .model import PGAN, expected_shapes
 from .pgan import Discriminator, Generator, PGANConfig
 
 ZOO_CONFIG_GLOBAL = "models.utils.config.BaseConfig"
@@ -43,21 +48,24 @@ class ZooConfig:
 
 # -- reading --------------------------------------------------------------------------------------
 
-def read_checkpoint(path: str | Path) -> dict[str, Any]:
-    """The raw zoo dict, read with the restricted unpickler. Raises CheckpointError."""
+def read_checkpoint(path: str | Path, *, limits: FileLimits = LIMITS, mmap: bool = False) -> dict[str, Any]:
+    """The raw zoo dict, read with the restricted unpickler. Raises CheckpointError.
+
+    With `mmap`, a torch zip's storages are memory-mapped, not read: its tensors cost memory only
+    when used (they must be copied before the file changes: `load_zoo` copies them into networks)."""
     path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"{path}: no such file")
-    if path.stat().st_size == 0:
+    try:
+        size = check_size(path, limits=limits)
+    except WeightFileError as e:
+        raise CheckpointError(str(e)) from None
+    if size == 0:
         raise CheckpointError(f"{path}: empty file, not a checkpoint")
-    if zipfile.is_zipfile(path):
-        try:
-            zipfile.ZipFile(path).testzip()
-        except (zipfile.BadZipFile, OSError, EOFError) as e:
-            raise CheckpointError(f"{path}: truncated or damaged checkpoint ({e})") from None
+    is_zip = zipfile.is_zipfile(path)
+    if is_zip:
+        _check_zip(path, limits)
     try:
         with torch.serialization.safe_globals([(ZooConfig, ZOO_CONFIG_GLOBAL)]):
-            state = torch.load(path, map_location="cpu", weights_only=True)
+            state = torch.load(path, map_location="cpu", weights_only=True, mmap=mmap and is_zip)
     except pickle.UnpicklingError as e:
         raise CheckpointError(_unpickling_message(path, str(e))) from None
     except (RuntimeError, EOFError, ValueError, OSError, zipfile.BadZipFile) as e:
@@ -70,6 +78,24 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
     if not isinstance(state, dict):
         raise CheckpointError(f"{path}: holds a {type(state).__name__}, not a pytorch_GAN_zoo checkpoint dict")
     return state
+
+
+def _check_zip(path: Path, limits: FileLimits) -> None:
+    """A torch zip (one entry per tensor storage, plus data.pkl): its entry count and pickle size
+    against the limits, and its CRCs, before the unpickler sees it."""
+    try:
+        with zipfile.ZipFile(path) as z:
+            entries = z.infolist()
+            storages = [e for e in entries if "/data/" in e.filename]
+            if len(storages) > limits.tensors:
+                raise CheckpointError(f"{path}: holds {len(storages)} tensors, more than the limit of {limits.tensors}")
+            pickle_size = max((e.file_size for e in entries if e.filename.endswith(".pkl")), default=0)
+            if pickle_size > limits.header:
+                raise CheckpointError(f"{path}: its pickle is {pickle_size / 1e6:.0f} MB, more than the limit of "
+                                      f"{limits.header / 1e6:.0f} MB (a checkpoint's pickle holds names, not numbers)")
+            z.testzip()
+    except (zipfile.BadZipFile, OSError, EOFError) as e:
+        raise CheckpointError(f"{path}: truncated or damaged checkpoint ({e})") from None
 
 
 def _unpickling_message(path: Path, err: str) -> str:
@@ -91,6 +117,9 @@ def config_from_zoo(cfg: Any, state: dict[str, Any], path: Path | str = "checkpo
     if "depthScale0" not in c or "formatLayer.module.weight" not in net_g:
         raise CheckpointError(f"{path}: a pytorch_GAN_zoo checkpoint of another architecture "
                               f"({_guess_architecture(c, net_g)}), not a progressive GAN (PGAN)")
+    others = c.get("depthOtherScales", [])
+    if not isinstance(others, (list, tuple)) or len(others) > 64:
+        raise CheckpointError(f"{path}: zoo config's depthOtherScales is not a short list of channel counts")
     loss = c.get("lossCriterion", "WGANGP")
     if loss not in KNOWN_LOSSES:
         raise CheckpointError(f"{path}: unknown zoo loss criterion {loss!r}")
@@ -148,6 +177,21 @@ def _rename(state: dict[str, Any], table: list[tuple[str, str]], *, to_zoo: bool
     return out
 
 
+def _tensors(state: Any, expected: dict[str, tuple[int, ...]], path: Path | str, what: str) -> dict[str, Any]:
+    """One network's entries (minus torch's `_metadata`), their shapes checked against the config's."""
+    if not isinstance(state, dict):
+        raise CheckpointError(f"{path}: {what} is a {type(state).__name__}, not a state dict")
+    state = {k: v for k, v in state.items() if not str(k).endswith("_metadata")}
+    bad = next((k for k, v in state.items() if not isinstance(v, torch.Tensor)), None)
+    if bad is not None:
+        raise CheckpointError(f"{path}: {what} entry {bad} is a {type(state[bad]).__name__}, not a tensor")
+    try:
+        check_shapes(path, {k: tuple(v.shape) for k, v in state.items()}, expected, what=what)
+    except WeightFileError as e:
+        raise CheckpointError(str(e)) from None
+    return state
+
+
 def _load_into(module: torch.nn.Module, state: dict[str, Any], path: Path | str, what: str) -> None:
     """Strict load (shared with our own format), minus the `_metadata` entries torch adds."""
     try:
@@ -162,17 +206,21 @@ def load_zoo(path: str | Path, *, generator: str = "avgG", device: str | None = 
     if generator not in GENERATORS:
         raise ValueError(f"generator must be one of {GENERATORS}, got {generator!r}")
     path = Path(path)
-    state = read_checkpoint(path)
+    state = read_checkpoint(path, mmap=True)
     if "config" not in state or "netG" not in state:
         raise CheckpointError(f"{path}: not a pytorch_GAN_zoo checkpoint (keys: {sorted(map(str, state))[:6]})")
     config = config_from_zoo(state["config"], state, path)
+    expected = expected_shapes(config, path)  # the config's size checked before anything is built
     key = generator if generator in state else "netG"
+    g_state = _tensors(_rename(state[key], _G_KEYS), expected["G"], path, f"generator '{key}'")
+    d_state = _tensors(_rename(state["netD"], _D_KEYS), expected["D"], path, "discriminator 'netD'") \
+        if with_discriminator and "netD" in state else None
     g = Generator(config)
-    _load_into(g, _rename(state[key], _G_KEYS), path, f"generator '{key}'")
+    _load_into(g, g_state, path, f"generator '{key}'")
     d = None
-    if with_discriminator and "netD" in state:
+    if d_state is not None:
         d = Discriminator(config)
-        _load_into(d, _rename(state["netD"], _D_KEYS), path, "discriminator 'netD'")
+        _load_into(d, d_state, path, "discriminator 'netD'")
     info = {"source": f"pytorch_GAN_zoo checkpoint {path.name}", "generator": key}
     return PGAN(config, g, d, device=device, info=info)
 

@@ -20,10 +20,11 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+import assetpaths
 from weightfile import load_state, load_weights, save_weights
 
 FORMAT = "studio-inversion/1"
-SHIPPED = Path(__file__).resolve().parent.parent / "assets" / "inversion"
+SHIPPED = assetpaths.SHIPPED.folder("inversion")
 
 
 @dataclass(frozen=True)
@@ -169,9 +170,9 @@ def load_inversion(path: str | Path, *, device: str | torch.device | None = None
 
 
 def shipped_inversion(model_id: str) -> Path | None:
-    """assets/inversion/<model id>.safetensors if it is shipped, else None."""
-    path = SHIPPED / f"{model_id}.safetensors"
-    return path if path.is_file() else None
+    """The model's inversion encoder file (assets/inversion/<model id>.safetensors, or the one
+    trained for a user's model beside it; a model path works too), else None."""
+    return assetpaths.find("inversion", model_id)
 
 
 def shipped_encoder(model_id: str) -> InversionEncoder | None:

@@ -8,21 +8,23 @@ generator's Jacobian [pixels, d]. Averaged over z ~ N(0, I) and divided by the p
 says which latent directions change the image (in mean squared pixels per unit step) and which
 barely do. The "bayes" preference driver (`optimizers.preference_model`) measures distances to
 the person's unknown target with it. Shipped per model as
-assets/preference/<model id>-metric.safetensors (d x d floats, 16 KB at d = 64).
+assets/preference/<model id>-metric.safetensors (d x d floats, 16 KB at d = 64); where a model's
+files are is `assetpaths`' business.
 """
 from __future__ import annotations
 
 import json
-import re
+import threading
 from pathlib import Path
 from typing import Any
 
 import torch
 
+import assetpaths
 from weightfile import WeightFileError, load_weights, save_weights
 
 FORMAT = "studio-latent-metric/1"
-SHIPPED = Path(__file__).resolve().parent.parent / "assets" / "preference"
+SHIPPED = assetpaths.SHIPPED.folder("metric")
 
 
 @torch.no_grad()
@@ -63,20 +65,23 @@ def load_metric(path: str | Path) -> torch.Tensor:
     return m
 
 
-_LOADED: dict[str, torch.Tensor] = {}
-MODEL_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")  # a shipped model id, never a path
+_LOADED: dict[Path, torch.Tensor] = {}
+_LOCK = threading.Lock()
+MODEL_ID = assetpaths.MODEL_ID  # a model id, never a path
 
 
 def shipped_metric(model_id: str) -> torch.Tensor | None:
-    """assets/preference/<model id>-metric.safetensors (loaded once per process), if shipped."""
+    """The model's latent metric (assets/preference/<model id>-metric.safetensors, or the one made
+    for a user's model beside it; loaded once per process), or None without one."""
     if not MODEL_ID.fullmatch(model_id):
         return None
-    if model_id not in _LOADED:
-        path = SHIPPED / f"{model_id}-metric.safetensors"
-        if not path.is_file():
-            return None
-        _LOADED[model_id] = load_metric(path)
-    return _LOADED[model_id].clone()
+    path = assetpaths.find("metric", model_id)
+    if path is None:
+        return None
+    with _LOCK:
+        if path not in _LOADED:
+            _LOADED[path] = load_metric(path)
+        return _LOADED[path].clone()
 
 
 __all__ = ["pullback_metric", "save_metric", "load_metric", "shipped_metric"]

@@ -22,10 +22,11 @@ from typing import Any
 
 import torch
 
+import assetpaths
 from weightfile import WeightFileError, load_weights, save_weights
 
 FORMAT = "studio-subspace/1"
-SHIPPED = Path(__file__).resolve().parent.parent / "assets" / "inversion"
+SHIPPED = assetpaths.SHIPPED.folder("directions")
 
 
 @dataclass(frozen=True)
@@ -92,9 +93,10 @@ def load_subspace(path: str | Path) -> Subspace:
 
 
 def shipped_subspace(model_id: str) -> Subspace | None:
-    """assets/inversion/<model id>-directions.safetensors, if shipped."""
-    path = SHIPPED / f"{model_id}-directions.safetensors"
-    return load_subspace(path) if path.is_file() else None
+    """The model's directions (assets/inversion/<model id>-directions.safetensors, or those made
+    for a user's model beside it), or None without them."""
+    path = assetpaths.find("directions", model_id)
+    return None if path is None else load_subspace(path)
 
 
 __all__ = ["Subspace", "principal_directions", "image_directions", "save_subspace", "load_subspace",

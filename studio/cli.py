@@ -14,6 +14,7 @@ import sys
 from generators.errors import CheckpointError
 
 import studio.commands as commands
+from studio.devices import resolve_device
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -28,6 +29,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        if getattr(args, "device", None) is not None:  # every command's --device, resolved once
+            args.device = str(resolve_device(args.device))
         return int(args.func(args) or 0)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

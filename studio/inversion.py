@@ -4,7 +4,9 @@
 
 writes assets/inversion/<model>.safetensors + .json (config, training settings, metrics on fresh
 samples and on held-out real images) and assets/inversion/<model>-directions.safetensors (the
-latent directions that move the image most, the preference search's subspace). The work is in
+latent directions that move the image most, the preference search's subspace). For a model file
+of your own (`--model PATH`) they go beside it, into PATH's folder/<stem>.studio/inversion/,
+where `python app.py --model PATH` finds them (see `assetpaths`). The work is in
 `optimizers.inversion` and `optimizers.subspace`; this module loads the model and the validation
 images and writes the files. `--minutes` counts this process's CPU time, so a busy machine
 slows the training down but does not cut it short.
@@ -19,9 +21,11 @@ from pathlib import Path
 
 import torch
 
-from optimizers.inversion import SHIPPED, InversionConfig, TrainConfig, load_inversion, save_inversion, train_inversion
+import assetpaths
+from optimizers.inversion import InversionConfig, TrainConfig, load_inversion, save_inversion, train_inversion
 from optimizers.subspace import image_directions, save_subspace
 from studio.catalog import Catalog
+from studio.devices import DeviceError, add_device_argument, resolve_device
 
 
 @torch.no_grad()
@@ -47,10 +51,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--init", help="continue from this inversion encoder (.safetensors; its --width is kept)")
-    p.add_argument("--device", default="cpu", help="cpu | cuda (the shipped encoder is saved for the CPU)")
+    add_device_argument(p, what="the encoder is saved for the CPU either way")
     p.add_argument("--data", help="val data set for the real-image metrics (default: from the model id)")
-    p.add_argument("--out", help="default assets/inversion/<model>.safetensors")
+    p.add_argument("--out", help="default assets/inversion/<model>.safetensors, or beside a model file of your own")
     args = p.parse_args(argv)
+    try:
+        args.device = str(resolve_device(args.device))
+    except DeviceError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     torch.set_num_threads(args.threads)
     model = Catalog().generator(args.model, device=args.device)
     config = InversionConfig(model.latent_dim, model.resolution, model.channels, width=args.width)
@@ -72,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
         metrics.update(real_image_metrics(encoder, model, real))
     except (ValueError, OSError) as e:
         print(f"no real-image metrics: {e}", file=sys.stderr)
-    out = Path(args.out) if args.out else SHIPPED / f"{Path(args.model).stem}.safetensors"
+    out = Path(args.out) if args.out else assetpaths.output("inversion", args.model)
     info = {"generator": args.model, "train": vars(train), "metrics": metrics,
             **({"continued_from": args.init} if args.init else {}),
             "how": "trained on the generator's own samples: latent MSE on the unit shell + image MSE of G(E(G(z)))"}

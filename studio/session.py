@@ -5,22 +5,48 @@ saved to JSON reloads to the same images. Compose-by-preference rounds are recor
 each `Round` names the node it was proposed around, the candidate nodes shown and the choice made.
 
 Loading is strict: a file that is not a session, or whose latents do not fit the model, is refused
-with a one-line `SessionError`; nothing in it is executed or unpickled.
+with a one-line `SessionError`; nothing in it is executed or unpickled. A session file is something
+a user brings, so it also has explicit `SessionLimits` (file size, nesting, string lengths, nodes,
+rounds, kept images), checked before any work: the size before reading, the nesting before
+parsing, the counts before validating a single latent.
 """
 from __future__ import annotations
 
 import json
 import math
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 SCHEMA = "gan-studio-session/1"
 IMAGE_SCHEMA = "gan-studio-image/1"
 KINDS = ("seed", "variation", "interpolation", "inspire", "compose", "upload", "random")
-MAX_NODES = 50_000  # a session file larger than this is refused rather than loaded
+
+
+@dataclass(frozen=True)
+class SessionLimits:
+    """The most a session file may hold. The defaults keep the largest allowed session (5,000 points
+    of a 64-d model, 500 rounds, 200 kept images) loading in well under 2 s on 2 CPU cores; a
+    512-d model meets the size limit first (about 800 points)."""
+
+    bytes: int = 8_000_000  # the file
+    depth: int = 32  # nesting of JSON objects and lists (a session needs 5; info dicts a few more)
+    string: int = 2_000  # characters in any one string or key (labels, info values)
+    nodes: int = 5_000  # visited latent points
+    rounds: int = 500  # compose rounds, in the tree and in the search state
+    kept: int = 200  # kept images: the gallery renders every one of them on load
+
+    def __post_init__(self) -> None:
+        if min(self.bytes, self.depth, self.string, self.nodes, self.rounds, self.kept) < 1:
+            raise ValueError(f"session limits must be positive, got {self}")
+
+
+LIMITS = SessionLimits()
+MAX_NODES = LIMITS.nodes  # kept for callers that import it
 
 
 class SessionError(ValueError):
@@ -164,17 +190,18 @@ class Session:
         return path
 
     @classmethod
-    def from_dict(cls, d: Any, *, latent_dims: dict[str, int] | None = None) -> "Session":
+    def from_dict(cls, d: Any, *, latent_dims: dict[str, int] | None = None,
+                  limits: SessionLimits = LIMITS) -> "Session":
         """Strict parse; `latent_dims` (model id -> latent size) checks every latent's length."""
         if not isinstance(d, dict) or d.get("schema") != SCHEMA:
             raise SessionError(f"not a studio session file (expected schema {SCHEMA!r})")
+        _check_counts(d, limits)
+        _check_shape(d, limits)
         model = _expect(d, "model", str)
         dims = latent_dims or {}
         if dims and model not in dims:
             raise SessionError(f"the session uses model {model!r}, which this studio does not have")
         nodes_raw = _expect(d, "nodes", list)
-        if len(nodes_raw) > MAX_NODES:
-            raise SessionError(f"the session has {len(nodes_raw)} nodes (limit {MAX_NODES})")
         s = cls(model=model, settings=_expect(d, "settings", dict, {}))
         for raw in nodes_raw:
             if not isinstance(raw, dict):
@@ -190,14 +217,7 @@ class Session:
         for n in s.nodes.values():
             if n.parent is not None and n.parent not in s.nodes:
                 raise SessionError(f"node {n.id} points at a missing parent {n.parent}")
-        for n in s.nodes.values():  # the parent links must form a tree (no cycles)
-            seen: set[int] = set()
-            cur: int | None = n.id
-            while cur is not None:
-                if cur in seen:
-                    raise SessionError(f"node {n.id}'s parents form a cycle")
-                seen.add(cur)
-                cur = s.nodes[cur].parent
+        _check_tree(s.nodes)
         for raw in _expect(d, "rounds", list, []):
             if not isinstance(raw, dict):
                 raise SessionError("a round in the session is not a JSON object")
@@ -223,19 +243,35 @@ class Session:
         return s
 
     @classmethod
-    def from_json(cls, text: str | bytes, *, latent_dims: dict[str, int] | None = None) -> "Session":
+    def from_json(cls, text: str | bytes, *, latent_dims: dict[str, int] | None = None,
+                  limits: SessionLimits = LIMITS) -> "Session":
+        raw = text.encode("utf-8", "surrogatepass") if isinstance(text, str) else bytes(text)
+        if len(raw) > limits.bytes:
+            raise SessionError(f"the session file is {_mb(len(raw))}, larger than the limit of {_mb(limits.bytes)}")
+        depth = json_depth(raw)
+        if depth > limits.depth:
+            raise SessionError(f"the session file nests JSON {depth} levels deep (limit {limits.depth}); "
+                               f"a studio session needs far fewer")
         try:
-            d = json.loads(text)
+            d = json.loads(raw)
         except (json.JSONDecodeError, UnicodeDecodeError) as e:
             raise SessionError(f"the session file is not valid JSON ({e.msg if hasattr(e, 'msg') else e})") from None
-        return cls.from_dict(d, latent_dims=latent_dims)
+        except RecursionError:  # json_depth missed a nesting (it should not): still one line
+            raise SessionError(f"the session file nests JSON deeper than {limits.depth} levels") from None
+        return cls.from_dict(d, latent_dims=latent_dims, limits=limits)
 
     @classmethod
-    def load(cls, path: str | Path, *, latent_dims: dict[str, int] | None = None) -> "Session":
+    def load(cls, path: str | Path, *, latent_dims: dict[str, int] | None = None,
+             limits: SessionLimits = LIMITS) -> "Session":
         path = Path(path)
-        if path.stat().st_size > 200_000_000:
-            raise SessionError(f"{path.name}: too large for a session file")
-        return cls.from_json(path.read_bytes(), latent_dims=latent_dims)
+        size = path.stat().st_size
+        if size > limits.bytes:  # refused before reading a byte
+            raise SessionError(f"{path.name}: {_mb(size)}, larger than the limit of {_mb(limits.bytes)} "
+                               f"for a session file")
+        try:
+            return cls.from_json(path.read_bytes(), latent_dims=latent_dims, limits=limits)
+        except SessionError as e:
+            raise SessionError(f"{path.name}: {e}") from None
 
 
 def image_meta(model: str, node: Node, *, settings: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -267,6 +303,72 @@ def check_latent(z: Any, dim: int | None) -> list[float]:
     if not all(math.isfinite(v) for v in z):
         raise SessionError("a latent contains NaN or infinity")
     return [float(v) for v in z]
+
+
+_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)  # a JSON string, escapes included
+_OPEN = np.zeros(256, np.int8)
+_OPEN[[ord("["), ord("{")]] = 1
+_OPEN[[ord("]"), ord("}")]] = -1
+
+
+def json_depth(raw: bytes) -> int:
+    """How deeply the JSON text nests arrays and objects, without parsing it (brackets inside
+    strings do not count). Linear in the size, in C: a hostile file costs milliseconds."""
+    steps = _OPEN[np.frombuffer(_STRING.sub(b'""', raw), np.uint8)]
+    return int(np.cumsum(steps, dtype=np.int64).max(initial=0))
+
+
+def _mb(n: int) -> str:
+    return f"{n / 1e6:.1f} MB"
+
+
+def _check_counts(d: dict, limits: SessionLimits) -> None:
+    """Nodes, rounds and kept images against the limits, before any of them is looked at."""
+    compose = d.get("compose")
+    counts = [("points (nodes)", d.get("nodes"), limits.nodes), ("compose rounds", d.get("rounds"), limits.rounds),
+              ("kept images", d.get("kept"), limits.kept),
+              ("composite rounds", compose.get("rounds") if isinstance(compose, dict) else None, limits.rounds)]
+    for what, items, limit in counts:
+        if isinstance(items, list) and len(items) > limit:
+            raise SessionError(f"the session has {len(items)} {what}, more than the limit of {limit}")
+
+
+def _check_shape(d: Any, limits: SessionLimits) -> None:
+    """Nesting and string lengths of an already parsed value, walked without recursion."""
+    stack: list[tuple[Any, int]] = [(d, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, dict):
+            if depth > limits.depth:
+                raise SessionError(f"the session nests JSON deeper than {limits.depth} levels")
+            for k, v in value.items():
+                if isinstance(k, str) and len(k) > limits.string:
+                    raise SessionError(f"the session has a key of {len(k)} characters (limit {limits.string})")
+                if isinstance(v, (dict, list, str)):
+                    stack.append((v, depth + 1))
+        elif isinstance(value, list):
+            if depth > limits.depth:
+                raise SessionError(f"the session nests JSON deeper than {limits.depth} levels")
+            stack.extend((v, depth + 1) for v in value if isinstance(v, (dict, list, str)))
+        elif isinstance(value, str) and len(value) > limits.string:
+            raise SessionError(f"the session has a text of {len(value)} characters (limit {limits.string})")
+
+
+def _check_tree(nodes: dict[int, Node]) -> None:
+    """The parent links form a forest: every walk up ends at a root. Linear time (each node is
+    settled once), so a 5,000-node chain costs as little as 5,000 roots."""
+    settled: set[int] = set()
+    for start in nodes:
+        walk: list[int] = []
+        on_walk: set[int] = set()
+        cur: int | None = start
+        while cur is not None and cur not in settled:
+            if cur in on_walk:
+                raise SessionError(f"node {start}'s parents form a cycle")
+            walk.append(cur)
+            on_walk.add(cur)
+            cur = nodes[cur].parent
+        settled.update(walk)
 
 
 def _expect(d: dict, key: str, typ: type, default: Any = ...) -> Any:

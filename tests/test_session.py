@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 import torch
@@ -112,3 +113,123 @@ def test_cli_sample_metadata_is_understood(tmp_path):
     path = save_png(Image.new("L", (8, 8)), tmp_path / "cli.png", meta)
     model, z, rest = parse_image_meta(read_png_meta(path), latent_dims={"tiny": 8})
     assert (model, z, rest["seeds"]) == ("tiny", [0.5] * 8, [4])
+
+
+# -- limits: a session file is something a user brings ------------------------------------------
+
+def _largest_session(limits, dim: int = 8) -> dict:
+    """A valid session dict at the node, round and kept limits."""
+    s = Session(model="tiny")
+    g = torch.Generator().manual_seed(1)
+    z = torch.randn(limits.nodes, dim, generator=g)
+    prev = None
+    for i in range(limits.nodes):
+        prev = s.add(z[i], kind="compose" if i else "seed", parent=prev if prev is not None and i % 3 else None).id
+    rnd = None
+    for r in range(limits.rounds):
+        rnd = s.add_round([r, r + 1], parent_round=rnd).id
+        s.rounds[rnd].choice = [r]
+    for i in range(limits.kept):
+        s.keep(i, label=f"kept {i}")
+    return s.to_dict()
+
+
+def test_the_largest_allowed_session_loads(tmp_path):
+    from studio.session import LIMITS
+    d = _largest_session(LIMITS)
+    path = tmp_path / "big.json"
+    path.write_text(json.dumps(d))
+    assert path.stat().st_size <= LIMITS.bytes
+    s = Session.load(path, latent_dims={"tiny": 8})
+    assert (len(s.nodes), len(s.rounds), len(s.kept)) == (LIMITS.nodes, LIMITS.rounds, LIMITS.kept)
+
+
+@pytest.mark.parametrize("what, message", [
+    ("nodes", "5001 points.*limit of 5000"),
+    ("rounds", "501 compose rounds.*limit of 500"),
+    ("kept", "201 kept images.*limit of 200"),
+])
+def test_counts_over_the_limits_are_refused_before_validation(what, message):
+    from studio.session import LIMITS
+    d = json.loads(small_session().to_json())
+    limit = getattr(LIMITS, what)
+    # garbage items: the count is refused before any item is looked at
+    d[what] = [{"not": "checked"}] * (limit + 1)
+    with pytest.raises(SessionError, match=message) as err:
+        Session.from_json(json.dumps(d), latent_dims={"tiny": 8})
+    assert "\n" not in str(err.value)
+
+
+def test_composite_rounds_are_limited_too():
+    d = json.loads(small_session().to_json())
+    d["compose"] = {"rounds": [{}] * 501}
+    with pytest.raises(SessionError, match="501 composite rounds"):
+        Session.from_dict(d)
+
+
+def test_deeply_nested_json_is_one_line_not_a_recursion_error():
+    bomb = ("[" * 100_000 + "]" * 100_000).encode()  # 200 kB
+    with pytest.raises(SessionError, match="nests JSON 100000 levels deep") as err:
+        Session.from_json(bomb)
+    assert "\n" not in str(err.value)
+    d = json.loads(small_session().to_json())
+    d["settings"]["x"] = json.loads("[" * 40 + "]" * 40)
+    with pytest.raises(SessionError, match="nests JSON 42 levels"):  # the file's text is checked ...
+        Session.from_json(json.dumps(d))
+    with pytest.raises(SessionError, match="deeper than 32"):  # ... and so is a dict given directly
+        Session.from_dict(d)
+
+
+def test_brackets_inside_strings_are_not_nesting():
+    from studio.session import json_depth
+    assert json_depth(b'{"a": "[[[[{{{", "b": ["\\"[[["]}') == 2
+    s = small_session()
+    s.kept[0].label = "[" * 500 + '"\\' 
+    assert Session.from_json(s.to_json()).kept[0].label == s.kept[0].label
+
+
+def test_long_strings_and_keys_are_refused():
+    d = json.loads(small_session().to_json())
+    d["kept"][0]["label"] = "x" * 2001
+    with pytest.raises(SessionError, match="text of 2001 characters"):
+        Session.from_json(json.dumps(d))
+    d = json.loads(small_session().to_json())
+    d["nodes"][0]["info"] = {"k" * 3000: 1}
+    with pytest.raises(SessionError, match="key of 3000 characters"):
+        Session.from_json(json.dumps(d))
+
+
+def test_a_file_over_the_size_limit_is_refused_before_reading(tmp_path, monkeypatch):
+    from studio.session import LIMITS, SessionLimits
+    path = tmp_path / "huge.json"
+    with path.open("wb") as f:  # sparse: 13 MB on paper, nothing written
+        f.truncate(13_000_000)
+    monkeypatch.setattr(Path, "read_bytes", lambda self: pytest.fail("read a file over the limit"))
+    with pytest.raises(SessionError, match="huge.json: 13.0 MB, larger than the limit of 8.0 MB"):
+        Session.load(path)
+    with pytest.raises(SessionError, match="larger than the limit of 0.0 MB"):
+        Session.from_json("{}", limits=SessionLimits(bytes=1))
+    assert LIMITS.bytes == 8_000_000
+    with pytest.raises(ValueError, match="positive"):
+        SessionLimits(kept=0)
+
+
+def test_thousands_of_kept_images_are_refused_fast():
+    """The hostile upload of issue 24: 9,000 kept images in ~13 MB (here under the size limit)."""
+    import time
+    from studio.session import SessionLimits
+    d = json.loads(small_session().to_json())
+    d["kept"] = [{"model": "tiny", "z": [0.5] * 64, "label": "k"}] * 9000
+    text = json.dumps(d)
+    start = time.perf_counter()
+    with pytest.raises(SessionError, match="9000 kept images"):
+        Session.from_json(text, limits=SessionLimits(bytes=50_000_000))
+    assert time.perf_counter() - start < 5  # generous on a loaded machine; ~50 ms measured
+
+
+def test_a_long_parent_chain_loads():
+    s = Session(model="tiny")
+    prev = None
+    for i in range(5000):
+        prev = s.add([0.0] * 8, kind="seed", parent=None if prev is None else prev.id)
+    assert len(Session.from_json(s.to_json()).path(prev.id)) == 5000

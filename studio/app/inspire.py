@@ -86,7 +86,8 @@ def distance(ctx: Ctx, model_id: str, weights: dict[str, float]):
     for name in used:
         if name != "pixel":
             e = ctx.catalog.get(name)
-            encs[name] = ctx.cached(("encoder", name), lambda e=e: load_encoder(e.path(ctx.catalog.root)))
+            encs[name] = ctx.cached(("encoder", name), lambda e=e: load_encoder(e.path(ctx.catalog.root),
+                                                                     device=ctx.catalog.device))
     return Distance(used, encoders=encs)
 
 

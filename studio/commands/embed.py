@@ -11,6 +11,7 @@ import torch
 from tqdm import tqdm
 
 from encoders import Encoder, load_encoder
+from studio.devices import add_device_argument
 from studio.imageio import ImageError, load_image
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tga", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
@@ -70,7 +71,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--images", required=True, help="folder of images (searched recursively)")
     p.add_argument("--out", required=True, help="FEATS.npy; the row order goes to FEATS.txt")
     p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--device", default="cpu")
+    add_device_argument(p)
     p.set_defaults(func=run)
 
 

@@ -14,6 +14,7 @@ from optimizers import Objective, Weights, default_realism, make_search, spread_
 from optimizers.inspire import default_budget
 from optimizers.inversion import fits, guess, load_inversion, shipped_inversion
 from studio.catalog import Catalog
+from studio.devices import add_device_argument
 from studio.imageio import load_image, save_png, to_pil
 
 
@@ -37,7 +38,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--start", default="auto", help="auto (the model's shipped inversion encoder, if any), none, "
                                                    "or an inversion encoder .safetensors")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--device", default="cpu")
+    add_device_argument(p)
     p.add_argument("--out", required=True, help="RESULT.png (carries the latent in its metadata)")
     p.add_argument("--json", help="REPORT.json: loss, every term, steps, wall seconds, latent")
     p.add_argument("--quiet", action="store_true", help="no progress lines")
@@ -89,7 +90,7 @@ def realism_unit(spec: str, model: Any, *, needed: bool = True) -> float:
 def start_latent(spec: str, model_id: str, target: torch.Tensor, model: Any) -> tuple[torch.Tensor | None, str]:
     if spec == "none":
         return None, "none"
-    path = shipped_inversion(Path(model_id).stem) if spec == "auto" else Path(spec)
+    path = shipped_inversion(model_id) if spec == "auto" else Path(spec)
     if path is None:
         return None, "none (no shipped inversion encoder)"
     if not path.is_file():

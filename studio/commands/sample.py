@@ -8,6 +8,7 @@ import torch
 from tqdm import tqdm
 
 from studio.catalog import Catalog
+from studio.devices import add_device_argument
 from studio.imageio import grid, save_png
 from studio.latents import load_latents, save_array
 from studio.seeds import parse_seeds
@@ -23,7 +24,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     src.add_argument("--latents", help=".npy or .pt file of shape N x latent_dim")
     p.add_argument("--out", required=True, help=".png grid, or .npy/.pt raw N x C x H x W floats in [-1, 1]")
     p.add_argument("--truncation", type=float, help="redraw latent entries with |z| > T (seeds only)")
-    p.add_argument("--device", default="cpu")
+    add_device_argument(p)
     p.add_argument("--batch-size", type=int, default=64)
     p.set_defaults(func=run)
 

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import torch
 
+from studio.devices import add_device_argument
 from studio.imageio import grid, save_png
 
 # the shipped models' architectures, and per-scale batch sizes for a CPU (the GPU recipe,
@@ -74,7 +75,7 @@ def register_gan(train_sub: argparse._SubParsersAction) -> None:
     p.add_argument("--ema-half-life", type=int, default=2000,
                    help="generator EMA half-life in images (0: the reference's 0.999 per step)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    add_device_argument(p, what="torchrun: each process takes its local rank's GPU")
     p.add_argument("--threads", type=int, help="torch CPU threads for this process")
     p.add_argument("--no-cuda-graphs", dest="cuda_graphs", action="store_const", const=False, default=None,
                    help="on a single GPU, launch every kernel from Python instead of replaying a captured step")

@@ -16,6 +16,7 @@ from encoders import EncoderConfig, METHODS, save_encoder
 from encoders.config import HEADS, pooled_dim
 from encoders.train import CHECKPOINT, EncoderTrainConfig, train_encoder
 from weightfile import read_info
+from studio.devices import add_device_argument
 
 # The shipped recipe per data set: backbone resolution/channels and optimisation defaults.
 RECIPES = {
@@ -54,7 +55,7 @@ def register_train(train_sub: argparse._SubParsersAction) -> None:
     p.add_argument("--temperature", type=float, default=0.2, help="SimCLR / DCL / DirectCLR temperature")
     p.add_argument("--restart", action="store_true", help="ignore an existing checkpoint in --out")
     p.add_argument("--export", help="also write a small float16 copy to EXPORT.safetensors + .json")
-    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    add_device_argument(p)
     p.add_argument("--threads", type=int, help="torch CPU threads for this process")
     p.set_defaults(func=run)
 
