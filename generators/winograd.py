@@ -32,23 +32,6 @@ from .winograd_transforms import ALPHA, C_SIZES, G, SIZES, TILE, axis_transforms
 _matrices: dict[tuple[int, torch.dtype, torch.device], tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = {}
 
 
-def _axis_transforms(size: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Along one image axis of `size` pixels with T = size / 4 tiles: the input transform
-    [ALPHA, T, size] (B^T on each tile's 6 pixels, padding 1 folded in: pixels outside are zeros)
-    and the output transform [size, ALPHA, T] (A^T placing each tile's 4 outputs)."""
-    bt, at = torch.tensor(_BT, dtype=torch.float64), torch.tensor(_AT, dtype=torch.float64)
-    tiles = size // TILE
-    b = torch.zeros(ALPHA, tiles, size, dtype=torch.float64)
-    a = torch.zeros(size, ALPHA, tiles, dtype=torch.float64)
-    for t in range(tiles):
-        for k in range(ALPHA):
-            pixel = TILE * t + k - 1  # the tile's k-th input pixel; -1 and `size` are padding
-            if 0 <= pixel < size:
-                b[:, t, pixel] = bt[:, k]
-        a[TILE * t:TILE * (t + 1), :, t] = at
-    return b, a
-
-
 def _constants(size: int, dtype: torch.dtype, device: torch.device) -> tuple[torch.Tensor, ...]:
     """(input transform [36 T^2, size^2], output transform [36 T^2, size^2], weight transform [36, 9])."""
     key = (size, dtype, device)
