@@ -20,6 +20,16 @@ FIXTURE = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "ganzoo"
 CKPT, EXPECTED = FIXTURE / "pgan_rgb32.pth", FIXTURE / "pgan_rgb32_expected.pt"
 
 
+def _fixture_file(path: Path) -> Path:
+    """`path`, or a one-line failure naming the missing file and where it comes from (not a skip:
+    these compatibility tests must run in CI)."""
+    if not path.is_file():
+        pytest.fail(f"missing {path}: the pytorch_GAN_zoo fixture is not in the clone, it comes from the "
+                    f"project's shared folder (../shared/fixtures/ganzoo/ beside the clone; see README.md, Tests)",
+                    pytrace=False)
+    return path
+
+
 # -- an independent reference: the zoo's arithmetic written from its key names, no renaming ------
 
 def _eq(w: torch.Tensor) -> float:
@@ -67,7 +77,8 @@ def ref_discriminator(s: dict, n_scales: int, x: torch.Tensor, mbstd: bool) -> t
 
 @pytest.fixture(scope="module")
 def expected() -> dict:
-    return torch.load(EXPECTED, weights_only=True)
+    _fixture_file(CKPT)
+    return torch.load(_fixture_file(EXPECTED), weights_only=True)
 
 
 @pytest.mark.parametrize("which,key", [("avgG", "images_avgG"), ("netG", "images_netG")])
@@ -177,7 +188,7 @@ def test_malicious_pickle_refused_and_never_run(tmp_path, legacy):
 
 
 def test_truncated_checkpoint(tmp_path):
-    data = CKPT.read_bytes()
+    data = _fixture_file(CKPT).read_bytes()
     path = tmp_path / "cut.pth"
     path.write_bytes(data[: len(data) // 2])
     with pytest.raises(CheckpointError, match="truncated"):
