@@ -7,7 +7,7 @@ from typing import Any
 
 from weightfile import check_config_keys
 
-METHODS = ("irmae", "vicreg", "barlow", "simclr", "dcl", "dclw", "directclr")
+ENCODER_METHODS = ("irmae", "vicreg", "barlow", "simclr", "dcl", "dclw", "directclr")
 HEADS = ("linear", "pooled", "multiscale")
 # weight-free heads: (output size of the average pool, map) per readout; map 0 is the last 4 x 4 map
 # (4 * width channels), map 1 the 8 x 8 map one stage up (2 * width channels)
@@ -55,8 +55,8 @@ class EncoderConfig:
     head: str = "linear"
 
     def __post_init__(self) -> None:
-        if self.method not in METHODS:
-            raise ValueError(f"unknown method {self.method!r}; known: {', '.join(METHODS)}")
+        if self.method not in ENCODER_METHODS:
+            raise ValueError(f"unknown method {self.method!r}; known: {', '.join(ENCODER_METHODS)}")
         if self.resolution not in (16, 32, 64, 128):
             raise ValueError(f"resolution must be 16, 32, 64 or 128, got {self.resolution}")
         if self.head not in HEADS:

@@ -51,7 +51,7 @@ class InversionConfig:
 
 
 @dataclass(frozen=True)
-class TrainConfig:
+class InversionTrainConfig:
     steps: int = 2000
     batch: int = 32
     lr: float = 2e-3
@@ -90,7 +90,8 @@ def unit_shell(z: torch.Tensor) -> torch.Tensor:
     return z * torch.rsqrt(z.pow(2).mean(dim=1, keepdim=True) + 1e-8)
 
 
-def train_inversion(generator: Any, *, config: InversionConfig | None = None, train: TrainConfig = TrainConfig(),
+def train_inversion(generator: Any, *, config: InversionConfig | None = None,
+                    train: InversionTrainConfig = InversionTrainConfig(),
                     callback: Callable[[int, dict[str, float]], None] | None = None,
                     should_stop: Callable[[], bool] | None = None,
                     init: InversionEncoder | None = None) -> tuple[InversionEncoder, dict[str, Any]]:
@@ -198,5 +199,5 @@ def guess(encoder: InversionEncoder, target: torch.Tensor) -> torch.Tensor:
     return encoder(target.to(next(encoder.parameters()).device, torch.float32))[0].cpu()
 
 
-__all__ = ["InversionConfig", "TrainConfig", "InversionEncoder", "train_inversion", "evaluate_inversion",
+__all__ = ["InversionConfig", "InversionTrainConfig", "InversionEncoder", "train_inversion", "evaluate_inversion",
            "save_inversion", "load_inversion", "shipped_inversion", "shipped_encoder", "fits", "guess", "unit_shell"]

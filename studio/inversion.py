@@ -22,7 +22,7 @@ from pathlib import Path
 import torch
 
 import assetpaths
-from optimizers.inversion import InversionConfig, TrainConfig, load_inversion, save_inversion, train_inversion
+from optimizers.inversion import InversionConfig, InversionTrainConfig, load_inversion, save_inversion, train_inversion
 from optimizers.subspace import image_directions, save_subspace
 from studio.catalog import Catalog
 from studio.devices import DeviceError, add_device_argument, resolve_device
@@ -63,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(args.threads)
     model = Catalog().generator(args.model, device=args.device)
     config = InversionConfig(model.latent_dim, model.resolution, model.channels, width=args.width)
-    train = TrainConfig(steps=args.steps, batch=args.batch, lr=args.lr, image_weight=args.image_weight,
+    train = InversionTrainConfig(steps=args.steps, batch=args.batch, lr=args.lr, image_weight=args.image_weight,
                         image_every=args.image_every, seed=args.seed)
     deadline = time.process_time() + 60 * args.minutes
 

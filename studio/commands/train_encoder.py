@@ -12,7 +12,7 @@ from pathlib import Path
 
 import torch
 
-from encoders import EncoderConfig, METHODS, save_encoder
+from encoders import ENCODER_METHODS, EncoderConfig, save_encoder
 from encoders.config import HEADS, pooled_dim
 from encoders.train import CHECKPOINT, EncoderTrainConfig, train_encoder
 from weightfile import read_info
@@ -36,7 +36,7 @@ def register_train(train_sub: argparse._SubParsersAction) -> None:
     p = train_sub.add_parser("encoder", help="train an IRMAE or self-supervised encoder",
                              description="Train an encoder; rerunning the same command resumes from "
                                          "OUT/checkpoint.safetensors.")
-    p.add_argument("--method", required=True, choices=METHODS)
+    p.add_argument("--method", required=True, choices=ENCODER_METHODS)
     p.add_argument("--data", required=True, help="faces | fashion | textures | FOLDER of images")
     p.add_argument("--out", required=True, help="run folder (checkpoint, encoder.safetensors + .json)")
     p.add_argument("--steps", type=int, help="optimisation steps (default: the data set's recipe)")
