@@ -161,7 +161,7 @@ def measure(who: str, zoo: Path, scale: int, batch: int, seconds: float, threads
     return json.loads(out.stdout.strip().splitlines()[-1])["images_per_s"]
 
 
-def main(argv: list[str] | None = None) -> int:
+def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--zoo", required=True, help="pytorch_GAN_zoo checkout (read only; copied to --scratch)")
     p.add_argument("--scratch", default="/tmp/zoo_bench")
@@ -181,7 +181,62 @@ def main(argv: list[str] | None = None) -> int:
                    help="also time ours in bfloat16 mixed precision (`--precision bf16`), at both batch sizes")
     p.add_argument("--child", choices=("zoo", *OUR_VARIANTS), help=argparse.SUPPRESS)
     p.add_argument("--scale", type=int, default=0, help=argparse.SUPPRESS)
-    args = p.parse_args(argv)
+    return p
+
+
+def scale_runs(args: argparse.Namespace, our_batch: int, gpu: bool) -> tuple[dict, dict]:
+    """What is timed at one scale: run name -> (`--child` name, batch, gp_every), and the rows of
+    ours beyond the same-batch and our-batch ones: run name -> (its label, JSON key of its speed,
+    JSON key of its ratio)."""
+    b = args.batch
+    runs = {"zoo": ("zoo", b, 1), "ours_same": ("ours", b, 1), "ours_tuned": ("ours", our_batch, 1)}
+    extras = {}
+    if args.gp_every > 1:
+        runs["ours_lazy"] = ("ours", our_batch, args.gp_every)
+        extras["ours_lazy"] = (f"ours, penalty every {args.gp_every} steps (a deviation)",
+                               f"ours_batch{our_batch}_gp_every{args.gp_every}", "ratio_lazy_gp")
+    if args.bf16:
+        runs.update(ours_bf16_same=("bf16", b, 1), ours_bf16_tuned=("bf16", our_batch, 1))
+        extras["ours_bf16_same"] = ("ours bf16", f"ours_bf16_batch{b}", "ratio_bf16_same_batch")
+        extras["ours_bf16_tuned"] = ("ours bf16", f"ours_bf16_batch{our_batch}", "ratio_bf16_our_batch")
+    if gpu:  # what the CUDA graph buys: ours at the same batch launching every kernel from Python
+        runs["ours_eager"] = ("eager", b, 1)
+        extras["ours_eager"] = ("ours without CUDA graphs", f"ours_batch{b}_no_graphs",
+                                "ratio_same_batch_no_graphs")
+    else:  # what Winograd's convolutions buy: ours at our batch with oneDNN's direct ones
+        runs["ours_direct"] = ("direct", our_batch, 1)
+        extras["ours_direct"] = ("ours, direct convolutions", f"ours_batch{our_batch}_direct",
+                                 "ratio_our_batch_direct")
+    return runs, extras
+
+
+def time_scale(args: argparse.Namespace, zoo: Path, scale: int, our_batch: int, gpu: bool) -> tuple[dict, str]:
+    """Every run at `scale`, `--rounds` times; returns the JSON row and the printed line."""
+    b = args.batch
+    runs, extras = scale_runs(args, our_batch, gpu)
+    # rounds interleave the trainers, so a load change on a shared machine hits both alike
+    speeds = [{name: measure(who, zoo, scale, batch, args.seconds, args.threads, args.device, k)
+               for name, (who, batch, k) in runs.items()} for _ in range(args.rounds)]
+    med = {name: statistics.median(r[name] for r in speeds) for name in runs}
+    ratios = {name: [r[name] / r["zoo"] for r in speeds] for name in runs if name != "zoo"}
+    ratio = {name: statistics.median(col) for name, col in ratios.items()}
+    row = {"resolution": 4 * 2 ** scale, f"zoo_batch{b}": med["zoo"], f"ours_batch{b}": med["ours_same"],
+           f"ours_batch{our_batch}": med["ours_tuned"], "ratio_same_batch": ratio["ours_same"],
+           "ratio_our_batch": ratio["ours_tuned"], "rounds": speeds}
+    res = f"{4 * 2 ** scale}x{4 * 2 ** scale}"
+    spread = "" if args.rounds == 1 else " [" + ", ".join(
+        f"{min(c):.2f}-{max(c):.2f}" for c in ratios.values()) + " over rounds]"
+    line = f"{res}: pytorch_GAN_zoo {med['zoo']:.0f} img/s (batch {b})"
+    labels = {"ours_same": "ours", "ours_tuned": "ours", **{name: e[0] for name, e in extras.items()}}
+    for name, label in labels.items():
+        line += f" | {label} {med[name]:.0f} img/s (batch {runs[name][1]}, x{ratio[name]:.2f})"
+    for name, (_, speed_key, ratio_key) in extras.items():
+        row.update({speed_key: med[name], ratio_key: ratio[name]})
+    return row, line + spread
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
     gpu = args.device.startswith("cuda")
     args.batch = args.batch or (32 if gpu else 16)
     if args.child:
@@ -189,50 +244,14 @@ def main(argv: list[str] | None = None) -> int:
         child(args)
         return 0
     zoo = scratch_copy(Path(args.zoo), Path(args.scratch))
-    rows, b = [], args.batch
     our_batches = args.our_batches or ((256, 128, 128) if gpu else (64, 64, 32))
     if not 1 <= args.scales <= min(len(our_batches), len(DEPTHS)):
         raise SystemExit(f"--scales {args.scales}: give --our-batches for each of them")
+    rows = []
     for scale, our_batch in enumerate(our_batches[:args.scales]):
-        runs = {"zoo": ("zoo", b, 1), "ours_same": ("ours", b, 1), "ours_tuned": ("ours", our_batch, 1)}
-        # more rows of ours: run name -> (its label, JSON key of its speed, JSON key of its ratio)
-        extras = {}
-        if args.gp_every > 1:
-            runs["ours_lazy"] = ("ours", our_batch, args.gp_every)
-            extras["ours_lazy"] = (f"ours, penalty every {args.gp_every} steps (a deviation)",
-                                   f"ours_batch{our_batch}_gp_every{args.gp_every}", "ratio_lazy_gp")
-        if args.bf16:
-            runs.update(ours_bf16_same=("bf16", b, 1), ours_bf16_tuned=("bf16", our_batch, 1))
-            extras["ours_bf16_same"] = ("ours bf16", f"ours_bf16_batch{b}", "ratio_bf16_same_batch")
-            extras["ours_bf16_tuned"] = ("ours bf16", f"ours_bf16_batch{our_batch}", "ratio_bf16_our_batch")
-        if gpu:  # what the CUDA graph buys: ours at the same batch launching every kernel from Python
-            runs["ours_eager"] = ("eager", b, 1)
-            extras["ours_eager"] = ("ours without CUDA graphs", f"ours_batch{b}_no_graphs",
-                                    "ratio_same_batch_no_graphs")
-        else:  # what Winograd's convolutions buy: ours at our batch with oneDNN's direct ones
-            runs["ours_direct"] = ("direct", our_batch, 1)
-            extras["ours_direct"] = ("ours, direct convolutions", f"ours_batch{our_batch}_direct",
-                                     "ratio_our_batch_direct")
-        # rounds interleave the trainers, so a load change on a shared machine hits both alike
-        speeds = [{name: measure(who, zoo, scale, batch, args.seconds, args.threads, args.device, k)
-                   for name, (who, batch, k) in runs.items()} for _ in range(args.rounds)]
-        med = {name: statistics.median(r[name] for r in speeds) for name in runs}
-        ratios = {name: [r[name] / r["zoo"] for r in speeds] for name in runs if name != "zoo"}
-        ratio = {name: statistics.median(col) for name, col in ratios.items()}
-        row = {"resolution": 4 * 2 ** scale, f"zoo_batch{b}": med["zoo"], f"ours_batch{b}": med["ours_same"],
-               f"ours_batch{our_batch}": med["ours_tuned"], "ratio_same_batch": ratio["ours_same"],
-               "ratio_our_batch": ratio["ours_tuned"], "rounds": speeds}
-        res = f"{4 * 2 ** scale}x{4 * 2 ** scale}"
-        spread = "" if args.rounds == 1 else " [" + ", ".join(
-            f"{min(c):.2f}-{max(c):.2f}" for c in ratios.values()) + " over rounds]"
-        line = f"{res}: pytorch_GAN_zoo {med['zoo']:.0f} img/s (batch {b})"
-        labels = {"ours_same": "ours", "ours_tuned": "ours", **{name: e[0] for name, e in extras.items()}}
-        for name, label in labels.items():
-            line += f" | {label} {med[name]:.0f} img/s (batch {runs[name][1]}, x{ratio[name]:.2f})"
-        for name, (_, speed_key, ratio_key) in extras.items():
-            row.update({speed_key: med[name], ratio_key: ratio[name]})
+        row, line = time_scale(args, zoo, scale, our_batch, gpu)
         rows.append(row)
-        print(line + spread, flush=True)
+        print(line, flush=True)
     if args.json:
         summary = {"device": args.device, "threads": args.threads, "rounds": args.rounds, "gp_every": args.gp_every,
                    "rows": rows}
