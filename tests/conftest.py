@@ -1,7 +1,9 @@
-"""Shared fixtures: tiny models made in the test, and a temporary catalog pointing at them."""
+"""Shared fixtures: tiny models made in the test, and a temporary catalog pointing at them.
+
+The helpers behind them (`randomize`, `write_catalog`, `free_port`, ...) live in `studio.testing`,
+where the benchmarks reach them too."""
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
@@ -13,6 +15,8 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from generators import PGAN, PGANConfig  # noqa: E402
+from studio.catalog import CATALOG_ENV  # noqa: E402
+from studio.testing import TINY_CONFIGS, randomize, tiny_pgan, write_catalog  # noqa: E402
 
 torch.set_num_threads(2)
 
@@ -27,20 +31,9 @@ def one_thread():
     torch.set_num_threads(before)
 
 
-def randomize(model: PGAN, seed: int = 0) -> PGAN:
-    """Perturb every weight and bias so that each tensor matters (fresh biases are all zero)."""
-    g = torch.Generator().manual_seed(seed)
-    for net in (model.generator, model.discriminator):
-        if net is None:
-            continue
-        for p in net.parameters():
-            p.data.add_(0.1 * torch.randn(p.shape, generator=g))
-    return model
-
-
 @pytest.fixture
 def tiny_config() -> PGANConfig:
-    return PGANConfig(latent_dim=8, depths=(16, 16, 8), channels=1)
+    return TINY_CONFIGS["tiny"]
 
 
 @pytest.fixture
@@ -48,24 +41,17 @@ def tiny_model(tiny_config: PGANConfig) -> PGAN:
     return randomize(PGAN.random(tiny_config, seed=0))
 
 
-def write_catalog(root: Path, models: dict[str, PGAN]) -> Path:
-    """Save `models` under root and write root/catalog.json listing them (first one default)."""
-    rows = []
-    for i, (model_id, model) in enumerate(models.items()):
-        model.save(root / f"{model_id}.safetensors")
-        rows.append({"id": model_id, "kind": "generator", "title": f"tiny {model_id}",
-                     "files": [f"{model_id}.safetensors"], "resolution": model.resolution,
-                     "channels": model.channels, "latent_dim": model.latent_dim,
-                     "data": "random weights", "license": "n/a", "default": i == 0})
-    path = root / "catalog.json"
-    path.write_text(json.dumps({"models": rows}, indent=2))
-    return path
+@pytest.fixture
+def tiny_catalog(tmp_path: Path, tiny_model: PGAN) -> Path:
+    """A catalog of `tiny_model` (the default) and 'tinyrgb', without Inspire settings."""
+    return write_catalog(tmp_path / "assets", {"tiny": tiny_model, "tinyrgb": tiny_pgan("tinyrgb")})
 
 
 @pytest.fixture
-def tiny_catalog(tmp_path: Path, tiny_model: PGAN) -> Path:
-    rgb = randomize(PGAN.random(PGANConfig(latent_dim=8, depths=(16, 8), channels=3), seed=1), seed=1)
-    return write_catalog(tmp_path / "assets", {"tiny": tiny_model, "tinyrgb": rgb})
+def catalog_env(monkeypatch, tiny_catalog: Path) -> Path:
+    """`tiny_catalog`, made the studio's catalog for the test (CLI, torch.hub)."""
+    monkeypatch.setenv(CATALOG_ENV, str(tiny_catalog))
+    return tiny_catalog
 
 
 def assert_replays(search, again, seen: list, back: int) -> None:

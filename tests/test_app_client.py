@@ -12,7 +12,8 @@ from PIL import Image
 
 from studio.app.compose import LINEAGE_CELL, LINEAGE_GAP
 from optimizers import STUDIO_REALISM
-from studio.app.testing import TINYRGB_REALISM, running, write_tiny_catalog
+from studio.app.testing import running
+from studio.testing import TINYRGB_REALISM, write_tiny_catalog
 from studio.imageio import read_png_meta, save_png
 
 ENCODER_WEIGHTS = (0.0,) * 6  # the encoder slots of /inspire (tiny-enc is the first)

@@ -11,7 +11,7 @@ import torch
 
 import app as app_main
 from studio.app import create_app, serve
-from studio.app.testing import write_tiny_catalog
+from studio.testing import write_tiny_catalog
 from studio.catalog import Catalog
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -167,7 +167,7 @@ def test_the_realism_slider_starts_from_the_sidecar_without_loading_the_model(tm
     from optimizers import STUDIO_REALISM
     from studio.app.context import Ctx
     from studio.app.inspire import initial_realism
-    from studio.app.testing import TINYRGB_REALISM
+    from studio.testing import TINYRGB_REALISM
 
     catalog = Catalog(write_tiny_catalog(tmp_path, encoder=False, examples=False))
     ctx = Ctx(catalog)

@@ -26,7 +26,8 @@ except ImportError:
     pytest.skip(f"browser tests need the playwright package: {HOW}", allow_module_level=True)
 
 from studio.app.compose import LINEAGE_CELL, LINEAGE_GAP  # noqa: E402
-from studio.app.testing import running, write_tiny_catalog  # noqa: E402
+from studio.app.testing import running  # noqa: E402
+from studio.testing import write_tiny_catalog  # noqa: E402
 from studio.imageio import read_png_meta  # noqa: E402
 
 TIMEOUT_MS = 60_000  # the machine may be busy training models

@@ -20,12 +20,6 @@ from studio.imageio import read_png_meta
 ROOT = Path(__file__).resolve().parent.parent
 
 
-@pytest.fixture
-def catalog_env(monkeypatch, tiny_catalog):
-    monkeypatch.setenv(CATALOG_ENV, str(tiny_catalog))
-    return tiny_catalog
-
-
 def test_models_json(catalog_env, capsys):
     assert main(["models", "--json"]) == 0
     rows = json.loads(capsys.readouterr().out)

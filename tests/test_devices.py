@@ -7,7 +7,6 @@ import torch
 
 import app
 import studio.devices as devices
-from studio.catalog import CATALOG_ENV
 from studio.cli import build_parser, main
 from studio.devices import DeviceError, resolve_device
 
@@ -51,8 +50,7 @@ def test_every_command_with_a_device_defaults_to_auto(argv):
     assert build_parser().parse_args(argv).device == "auto"
 
 
-def test_cli_runs_on_the_cpu_and_refuses_an_absent_gpu(monkeypatch, tiny_catalog, tmp_path, capsys, no_gpu):
-    monkeypatch.setenv(CATALOG_ENV, str(tiny_catalog))
+def test_cli_runs_on_the_cpu_and_refuses_an_absent_gpu(catalog_env, tmp_path, capsys, no_gpu):
     out = tmp_path / "x.png"
     assert main(["sample", "--seeds", "0-1", "--out", str(out), "--device", "auto"]) == 0 and out.is_file()
     assert main(["sample", "--seeds", "0", "--out", str(out), "--device", "cuda"]) == 2

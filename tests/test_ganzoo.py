@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from generators import PGAN, PGANConfig
 from generators.errors import CheckpointError
 from generators.ganzoo import ZooConfig, export_zoo, load_zoo, read_checkpoint, save_zoo_state
-from tests.conftest import randomize
+from studio.testing import randomize
 
 FIXTURE = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "ganzoo"  # ../shared beside the clone
 CKPT, EXPECTED = FIXTURE / "pgan_rgb32.pth", FIXTURE / "pgan_rgb32_expected.pt"

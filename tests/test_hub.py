@@ -3,13 +3,10 @@ from pathlib import Path
 
 import torch
 
-from studio.catalog import CATALOG_ENV
-
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def test_hub_load_local(monkeypatch, tiny_catalog):
-    monkeypatch.setenv(CATALOG_ENV, str(tiny_catalog))
+def test_hub_load_local(catalog_env):
     model = torch.hub.load(str(ROOT), "pgan", "tinyrgb", source="local")
     images = model.generate(model.sample_latents(2, seed=0))
     assert images.shape == (2, 3, 8, 8)

@@ -7,21 +7,15 @@ import pytest
 import torch
 
 from optimizers import STUDIO_REALISM, realism_spread
-from optimizers.inversion import (InversionConfig, InversionEncoder, TrainConfig, load_inversion, save_inversion,
-                                  train_inversion)
+from optimizers.inversion import (InversionConfig, InversionEncoder, InversionTrainConfig, load_inversion,
+                                  save_inversion, train_inversion)
 from optimizers.simulate import SimulatedUser, compose, random_search
 from studio.catalog import CATALOG_ENV
 from studio.cli import main
-from tests.conftest import write_catalog
 from studio.imageio import read_png_meta, save_png, to_pil
+from studio.testing import write_catalog
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # see conftest.py
-
-
-@pytest.fixture
-def catalog_env(monkeypatch, tiny_catalog):
-    monkeypatch.setenv(CATALOG_ENV, str(tiny_catalog))
-    return tiny_catalog
 
 
 @pytest.fixture
@@ -92,7 +86,7 @@ def test_inspire_errors_are_one_line(catalog_env, target_png, tmp_path, capsys, 
 
 def test_inspire_starts_from_an_inversion_encoder(catalog_env, target_png, tmp_path, tiny_model):
     encoder, metrics = train_inversion(tiny_model, config=InversionConfig(8, 16, 1, width=8),
-                                       train=TrainConfig(steps=2, batch=4))
+                                       train=InversionTrainConfig(steps=2, batch=4))
     path = save_inversion(encoder, tmp_path / "inv.safetensors", info={"metrics": metrics})
     report = tmp_path / "r.json"
     assert main(["inspire", "--model", "tiny", "--image", str(target_png), "--budget", "3", "--batch", "2",
@@ -102,7 +96,7 @@ def test_inspire_starts_from_an_inversion_encoder(catalog_env, target_png, tmp_p
 
 def test_inversion_roundtrip_and_strict_load(tmp_path, tiny_model):
     encoder, metrics = train_inversion(tiny_model, config=InversionConfig(8, 16, 1, width=8),
-                                       train=TrainConfig(steps=10, batch=8, lr=3e-3))
+                                       train=InversionTrainConfig(steps=10, batch=8, lr=3e-3))
     assert set(metrics) >= {"cosine", "recon_mse", "random_mse", "latent_loss"}
     path = save_inversion(encoder, tmp_path / "inv")
     again = load_inversion(path)
@@ -110,17 +104,18 @@ def test_inversion_roundtrip_and_strict_load(tmp_path, tiny_model):
     torch.testing.assert_close(again(x), encoder(x))
     assert torch.allclose(again(x).pow(2).mean(dim=1), torch.ones(3), atol=1e-4)  # on the prior's shell
     other = save_inversion(train_inversion(tiny_model, config=InversionConfig(8, 16, 1, width=8),
-                                           train=TrainConfig(steps=1, batch=2))[0], tmp_path / "small")
+                                           train=InversionTrainConfig(steps=1, batch=2))[0], tmp_path / "small")
     other.with_suffix(".json").unlink()
     bad = tmp_path / "bad.safetensors"
     bad.write_bytes(other.read_bytes()[:50])
     with pytest.raises(ValueError, match="readable"):
         load_inversion(bad)
     # continuing from a trained encoder starts from its weights (zero steps: the same function)
-    cont, _ = train_inversion(tiny_model, train=TrainConfig(steps=1, batch=2, lr=0.0), init=again)
+    cont, _ = train_inversion(tiny_model, train=InversionTrainConfig(steps=1, batch=2, lr=0.0), init=again)
     torch.testing.assert_close(cont(x), again(x))
     with pytest.raises(ValueError, match="does not fit"):
-        train_inversion(tiny_model, train=TrainConfig(steps=1, batch=2), init=InversionEncoder(InversionConfig(4, 16, 1)))
+        train_inversion(tiny_model, train=InversionTrainConfig(steps=1, batch=2),
+                        init=InversionEncoder(InversionConfig(4, 16, 1)))
 
 
 def test_simulated_user_and_references(tiny_model):

@@ -8,7 +8,7 @@ import torch
 
 from generators import PGAN, CheckpointError, Discriminator, Generator, PGANConfig, sample_latents
 from generators.pgan import downscale2d, grown, minibatch_stddev, pixel_norm, upscale2d
-from tests.conftest import randomize
+from studio.testing import randomize
 
 
 def test_config_validation_and_strict_loading():

@@ -7,7 +7,7 @@ import torch
 
 from generators import PGAN, PGANConfig
 from generators.model import preview_agreement
-from tests.conftest import randomize
+from studio.testing import randomize
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import os
-import socket
 from dataclasses import replace
 from pathlib import Path
 
@@ -19,6 +18,7 @@ from generators.train import IterableStream, Trainer
 from generators.train_config import TrainConfig, final_scale_only, plan_for_minutes, rescale_remaining
 from generators.train_run import plan, train
 from studio.data import TensorStream
+from studio.testing import free_port
 
 
 
@@ -297,12 +297,6 @@ def test_lazy_gradient_penalty_and_iterable_source() -> None:
     assert with_gp == [True, False, True, False]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _ddp_worker(rank: int, world: int, port: int, out: str) -> None:
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
     torch.set_num_threads(1)
@@ -322,7 +316,7 @@ def _ddp_worker(rank: int, world: int, port: int, out: str) -> None:
 
 def test_ddp_two_gloo_processes_stay_in_sync(tmp_path: Path) -> None:
     # fork: the children start at once instead of importing torch again (minutes on a busy box)
-    mp.start_processes(_ddp_worker, args=(2, _free_port(), str(tmp_path)), nprocs=2, join=True, start_method="fork")
+    mp.start_processes(_ddp_worker, args=(2, free_port(), str(tmp_path)), nprocs=2, join=True, start_method="fork")
     r0 = torch.load(tmp_path / "rank0.pt", weights_only=True)
     r1 = torch.load(tmp_path / "rank1.pt", weights_only=True)
     assert r0["_moved"] > 0  # it trained

@@ -12,12 +12,12 @@ import app
 import assetpaths
 from generators import PGAN, PGANConfig
 from generators.ganzoo import export_zoo
-from optimizers.inversion import InversionConfig, TrainConfig, save_inversion, shipped_encoder, train_inversion
+from optimizers.inversion import InversionConfig, InversionTrainConfig, save_inversion, shipped_encoder, train_inversion
 from optimizers.subspace import image_directions, save_subspace, shipped_subspace
 from studio.app.render import card_markdown, model_choices
-from studio.catalog import CATALOG_ENV, Catalog
+from studio.catalog import Catalog
 from studio.cli import main as cli
-from tests.conftest import randomize
+from studio.testing import randomize
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -76,7 +76,7 @@ def test_app_main_starts_on_the_good_models(monkeypatch, tiny_catalog, zoo_file,
 def test_dependent_files_made_beside_the_model_are_picked_up(tiny_catalog, zoo_file, capsys):
     path, original = zoo_file
     config = InversionConfig(original.latent_dim, original.resolution, original.channels, width=4)
-    encoder, _ = train_inversion(original, config=config, train=TrainConfig(steps=3, batch=4))
+    encoder, _ = train_inversion(original, config=config, train=InversionTrainConfig(steps=3, batch=4))
     inv = assetpaths.output("inversion", str(path))
     assert inv == path.parent / "my-gan.studio" / "inversion" / "my-gan.safetensors"
     save_inversion(encoder, inv)
@@ -92,9 +92,8 @@ def test_dependent_files_made_beside_the_model_are_picked_up(tiny_catalog, zoo_f
     assert start_guess(model_id, catalog.generator(model_id), target).shape == (8,)
 
 
-def test_assets_command_makes_and_lists_them(monkeypatch, tiny_catalog, zoo_file, capsys):
+def test_assets_command_makes_and_lists_them(catalog_env, zoo_file, capsys):
     path, _ = zoo_file
-    monkeypatch.setenv(CATALOG_ENV, str(tiny_catalog))
     assert cli(["assets", "--model", str(path), "--json"]) == 0
     listed = json.loads(capsys.readouterr().out)
     assert listed["files"] == {"inversion": None, "directions": None, "metric": None}
@@ -103,7 +102,7 @@ def test_assets_command_makes_and_lists_them(monkeypatch, tiny_catalog, zoo_file
     made = json.loads(capsys.readouterr().out)
     assert made["files"]["directions"].endswith("my-gan.studio/inversion/my-gan-directions.safetensors")
     assert made["files"]["metric"].endswith("my-gan.studio/preference/my-gan-metric.safetensors")
-    catalog = Catalog(tiny_catalog)
+    catalog = Catalog(catalog_env)
     model_id = catalog.add_model(str(path))
     from optimizers.metric import shipped_metric
     assert shipped_metric(model_id).shape == (8, 8) and shipped_subspace(model_id).dim == 2
