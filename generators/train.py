@@ -18,6 +18,9 @@ which changes the mathematics of a step:
 Optional deviation: `gp_every = k > 1` applies the penalty every k-th D step with weight
 lambda * k ("lazy regularisation", StyleGAN2); off by default.
 
+The losses and penalties are in `generators.train_losses`; the arithmetic of a run's time budget
+(re-planning what is left of the schedule) in `train_config.budget_factor`.
+
 The loop reads an object with ``batch(n) -> [n, C, R, R]`` in [-1, 1] and ``state_dict`` /
 ``load_state_dict`` (see `studio.data`); with those, stopping and resuming continues exactly:
 networks, optimizers, EMA, alpha, data position and random state are in the checkpoint.
@@ -33,7 +36,7 @@ import threading
 import time
 import warnings
 from pathlib import Path
-from typing import Any, Callable, Iterator, Protocol
+from typing import IO, Any, Callable, Iterator, Protocol
 
 import torch
 import torch.nn.functional as F
@@ -44,7 +47,8 @@ from .pgan import Discriminator, Generator, downscale2d, fading, grown, upscale2
 from .step_graph import WARMUP as GRAPH_WARMUP
 from .step_graph import StepGraph
 from .diffaugment import diff_augment, parse_policy
-from .train_config import Phase, TrainConfig, rescale_remaining
+from .train_config import Phase, TrainConfig, budget_factor, rescale_remaining
+from .train_losses import discriminator_loss, generator_loss, gradient_penalty, r1_penalty
 
 CHECKPOINT = "checkpoint.pt"
 
@@ -304,65 +308,63 @@ class Trainer:
     def update(self, raw: torch.Tensor, alpha: float | torch.Tensor) -> dict[str, torch.Tensor]:
         """The arithmetic of a step on device tensors only (what a CUDA graph captures): both
         networks' updates and the EMA, on real images `raw` [n, C, R, R] faded by `alpha`."""
-        cfg, n = self.config, raw.shape[0]
         real = self._fade_reals(raw, alpha)
-        # discriminator: real and fake in one batch, then the penalty
+        stats = self._update_d(real)
+        stats["loss_g"] = self._update_g(real.shape[0])
+        with torch.no_grad():
+            torch._foreach_lerp_(self._ema_params, self._g_params, 1.0 - self.config.ema_beta(self.phase.batch_size))
+        return stats
+
+    def _update_d(self, real: torch.Tensor) -> dict[str, torch.Tensor]:
+        """D's update: real and fake images in one batch, then (every `gp_every` steps) the penalty."""
+        cfg, n = self.config, real.shape[0]
         z = torch.randn(n, cfg.model.latent_dim, generator=self.gen, device=self.device)
         with torch.no_grad(), self._autocast():
             fake = self.g(z).float()
-        with self._autocast():
-            out = self.d_step_net(self._augment(torch.cat([real, fake])))[:, 0].float()
+        out = self._scores(self.d_step_net, torch.cat([real, fake]))
         d_real, d_fake = out[:n], out[n:]
-        if cfg.loss == "logistic":
-            loss_d = F.softplus(d_fake).mean() + F.softplus(-d_real).mean()
-        else:
-            loss_d = d_fake.mean() - d_real.mean() + cfg.drift * d_real.square().mean()
+        loss_d = discriminator_loss(cfg.loss, d_real, d_fake, drift=cfg.drift)
         stats = {"d_real": d_real.detach().mean(), "d_fake": d_fake.detach().mean()}
         if self.step % cfg.gp_every == 0:
-            penalty = self._r1(real) if cfg.loss == "logistic" else self._gradient_penalty(real, fake)
+            if cfg.loss == "logistic":
+                critic = lambda x: self._scores(self.d_step_net, x, augment=False)  # noqa: E731
+                penalty = r1_penalty(critic, self._augment(real.detach()))
+            else:
+                eps = torch.rand(n, 1, 1, 1, generator=self.gen, device=self.device)
+                penalty = gradient_penalty(lambda x: self._scores(self.d_step_net, x), real, fake, eps)
             weight = (cfg.r1_gamma / 2 if cfg.loss == "logistic" else cfg.gp_lambda) * cfg.gp_every
             loss_d = loss_d + weight * penalty
             stats["gp"] = penalty.detach()
         self.opt_d.zero_grad(set_to_none=True)
         loss_d.backward()
         self.opt_d.step()
-        # generator, through a frozen discriminator
+        stats["loss_d"] = loss_d.detach()
+        return stats
+
+    def _update_g(self, n: int) -> torch.Tensor:
+        """G's update through a frozen D (the plain module: no DDP gradient sync for D); its loss."""
         for p in self._d_trainable:
             p.requires_grad_(False)
-        z = torch.randn(n, cfg.model.latent_dim, generator=self.gen, device=self.device)
+        z = torch.randn(n, self.config.model.latent_dim, generator=self.gen, device=self.device)
         with self._autocast():
-            scores = self.d(self._augment(self.g_step_net(z)))[:, 0].float()
-        loss_g = F.softplus(-scores).mean() if cfg.loss == "logistic" else -scores.mean()
+            fake = self.g_step_net(z)
+        loss_g = generator_loss(self.config.loss, self._scores(self.d, fake))
         self.opt_g.zero_grad(set_to_none=True)
         loss_g.backward()
         self.opt_g.step()
         for p in self._d_trainable:
             p.requires_grad_(True)
-        with torch.no_grad():
-            torch._foreach_lerp_(self._ema_params, self._g_params, 1.0 - cfg.ema_beta(self.phase.batch_size))
-        stats.update(loss_d=loss_d.detach(), loss_g=loss_g.detach())
-        return stats
+        return loss_g.detach()
+
+    def _scores(self, net: torch.nn.Module, x: torch.Tensor, *, augment: bool = True) -> torch.Tensor:
+        """D's scores [n] (float32) of images x [n, C, r, r], through the DiffAugment policy unless
+        `augment` is False, under the precision's autocast."""
+        with self._autocast():
+            return net(self._augment(x) if augment else x)[:, 0].float()
 
     def _augment(self, x: torch.Tensor) -> torch.Tensor:
         """D's input through the config's DiffAugment policy (identity without one)."""
         return diff_augment(x, self._policy, self.gen) if self._policy else x
-
-    def _gradient_penalty(self, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
-        """WGAN-GP: (|grad D(mix)| - 1)^2 on random mixes of real and fake images."""
-        eps = torch.rand(real.shape[0], 1, 1, 1, generator=self.gen, device=self.device)
-        mix = torch.lerp(fake, real, eps).requires_grad_(True)
-        with self._autocast():
-            score = self.d_step_net(self._augment(mix))[:, 0].float().sum()
-        (grad,) = torch.autograd.grad(score, mix, create_graph=True)
-        return (grad.flatten(1).norm(dim=1) - 1.0).square().mean()
-
-    def _r1(self, real: torch.Tensor) -> torch.Tensor:
-        """R1 (Mescheder et al. 2018): |grad D(real)|^2 on (augmented) real images, its own D pass."""
-        x = self._augment(real.detach()).requires_grad_(True)
-        with self._autocast():
-            score = self.d_step_net(x)[:, 0].float().sum()
-        (grad,) = torch.autograd.grad(score, x, create_graph=True)
-        return grad.flatten(1).square().sum(dim=1).mean()
 
     def _autocast(self) -> torch.autocast:
         """bfloat16 convolutions and matmuls when `precision` is bf16 (weights, Adam and the EMA stay float32).
@@ -385,42 +387,18 @@ class Trainer:
         log = (self.out_dir / "log.jsonl").open("a") if self.out_dir and main else None
         last_ckpt, t0, steps = self.clock(), self.clock(), 0
         try:
-            while not self.done and (max_steps is None or steps < max_steps):
-                if self.distributed:
-                    stop = torch.tensor([float(self._stop.is_set())], device=self.device)
-                    torch.distributed.all_reduce(stop)
-                    if stop.item() > 0:
-                        break
-                elif self._stop.is_set():
-                    break
+            while not self.done and (max_steps is None or steps < max_steps) and not self._stop_requested():
                 stats = self.train_step()
                 steps += 1
                 bar.update(self.phase.batch_size)
                 if self.step % self.log_every == 0:
-                    row = {k: round(float(v), 4) for k, v in stats.items()}
-                    row.update(step=self.step, images=self.images_seen, res=self.phase.resolution,
-                               alpha=round(self.alpha, 4), elapsed=round(self.elapsed + self.clock() - t0, 1))
-                    bar.set_postfix(res=row["res"], alpha=f"{row['alpha']:.2f}", d=row["loss_d"], g=row["loss_g"])
-                    if log:
-                        log.write(json.dumps(row) + "\n")
-                        log.flush()
+                    self._log(stats, bar, log, t0)
                 if self.img_in_phase >= self.phase.images:
-                    finished = self.phase
-                    self.elapsed += self.clock() - t0
-                    t0 = self.clock()
-                    self.phase_index += 1
-                    self.img_in_phase = 0
-                    if main and self.on_phase_end:
-                        self.on_phase_end(self, finished, self.samples())
-                    self._replan()
-                    bar.total = self.images_seen + self.images_left
-                    self._enter_phase()
-                    if main and self.out_dir:
-                        self.save_checkpoint()
+                    t0 = self._book_time(t0)
+                    self._next_phase(bar)
                     last_ckpt = self.clock()
                 elif main and self.out_dir and self.clock() - last_ckpt > checkpoint_every_s:
-                    self.elapsed += self.clock() - t0
-                    t0 = self.clock()
+                    t0 = self._book_time(t0)
                     if not self.distributed:  # ranks would disagree; DDP re-plans at phase ends only
                         self._replan()
                         bar.total = self.images_seen + self.images_left
@@ -435,31 +413,55 @@ class Trainer:
         if main and self.out_dir:
             self.save_checkpoint()
 
-    def _replan(self) -> None:
-        """Resize what is left of the schedule so the run ends within `budget["seconds"]`.
+    def _stop_requested(self) -> bool:
+        """A stop was asked for (signal or `request_stop`); under DDP, on any rank (all ranks stop together)."""
+        if not self.distributed:
+            return self._stop.is_set()
+        stop = torch.tensor([float(self._stop.is_set())], device=self.device)
+        torch.distributed.all_reduce(stop)
+        return stop.item() > 0
 
-        Called at phase ends and checkpoints. The time since the last call is booked to the
-        scale that ran; a scale's speed is what was seen (after 30 s of it), else its measured
-        speed corrected by how far the seen scales were off theirs (the machine is shared).
-        """
+    def _book_time(self, t0: float) -> float:
+        """Add the time since `t0` to `elapsed`; returns the new start."""
+        self.elapsed += self.clock() - t0
+        return self.clock()
+
+    def _log(self, stats: dict[str, torch.Tensor], bar: tqdm, log: IO[str] | None, t0: float) -> None:
+        """One row of losses and progress (`elapsed` counting the time since `t0`): on the bar, and
+        as a line of OUT_DIR/log.jsonl (`log`, if open)."""
+        row = {k: round(float(v), 4) for k, v in stats.items()}
+        row.update(step=self.step, images=self.images_seen, res=self.phase.resolution,
+                   alpha=round(self.alpha, 4), elapsed=round(self.elapsed + self.clock() - t0, 1))
+        bar.set_postfix(res=row["res"], alpha=f"{row['alpha']:.2f}", d=row["loss_d"], g=row["loss_g"])
+        if log:
+            log.write(json.dumps(row) + "\n")
+            log.flush()
+
+    def _next_phase(self, bar: tqdm) -> None:
+        """The current phase is done: samples to `on_phase_end`, re-plan, grow or re-freeze, checkpoint."""
+        main, finished = self.rank == 0, self.phase
+        self.phase_index += 1
+        self.img_in_phase = 0
+        if main and self.on_phase_end:
+            self.on_phase_end(self, finished, self.samples())
+        self._replan()
+        bar.total = self.images_seen + self.images_left
+        self._enter_phase()
+        if main and self.out_dir:
+            self.save_checkpoint()
+
+    def _replan(self) -> None:
+        """Resize what is left of the schedule so the run ends within `budget["seconds"]`
+        (`train_config.budget_factor`). Called at phase ends and checkpoints; the time and images
+        since the last call are booked to the scale that ran."""
         seconds, images = self.elapsed - self.phase_started, self.images_seen - self._mark_images
         self.phase_started, self._mark_images = self.elapsed, self.images_seen
         if not self.budget or self.done:
             return
-        seen = self.budget.setdefault("observed", [[0, 0.0] for _ in self.config.batch_sizes])
-        seen[self.scale][0] += images
-        seen[self.scale][1] += seconds
-        calib = self.budget["speeds"]
-        secs = sum(t for _, t in seen)
-        k = sum(n / calib[s] for s, (n, _) in enumerate(seen) if n) / secs if secs > 0 else 1.0
-
-        def speed(s: int) -> float:
-            n, t = seen[s]
-            return n / t if t >= 30 else calib[s] * k
-        need = (self.phase.images - self.img_in_phase) / speed(self.phase.scale)
-        need += sum(ph.images / speed(ph.scale) for ph in self.phases[self.phase_index + 1:])
-        left = self.budget["seconds"] - self.elapsed
-        factor = min(4.0, max(0.25, left / need)) if left > 0 else 0.25
+        remaining = [(self.phase.scale, self.phase.images - self.img_in_phase)]
+        remaining += [(ph.scale, ph.images) for ph in self.phases[self.phase_index + 1:]]
+        factor = budget_factor(self.budget, scale=self.scale, seconds=seconds, images=images, remaining=remaining,
+                               elapsed=self.elapsed)
         if self.distributed:  # every rank must follow rank 0's schedule
             t = torch.tensor([factor if self.rank == 0 else 0.0], device=self.device)
             torch.distributed.all_reduce(t)

@@ -174,3 +174,31 @@ def rescale_remaining(config: TrainConfig, phase_index: int, factor: float,
             new = max(new, position + ph.batch_size)
         counts[ph.scale] = new
     return replace(config, fade_images=tuple(fade), stable_images=tuple(stable)), position
+
+
+def budget_factor(budget: dict[str, Any], *, scale: int, seconds: float, images: int,
+                  remaining: list[tuple[int, int]], elapsed: float) -> float:
+    """By how much to resize what is left of a schedule so that the run ends within `budget["seconds"]`.
+
+    `budget` is {"seconds", "speeds" (measured images/s per scale)}; the `images` trained in the
+    `seconds` since the last call are booked to `scale` in its "observed" [[images, seconds], ...]
+    (it is saved with the checkpoints). A scale's speed is what was seen (after 30 s of it), else
+    its measured speed corrected by how far the seen scales were off theirs (the machine is shared).
+    `remaining`: (scale, images) still to train per phase, the current one first; `elapsed`: the
+    seconds spent so far. The factor is clipped to [0.25, 4] (0.25 once the time is up).
+    """
+    seen = budget.setdefault("observed", [[0, 0.0] for _ in budget["speeds"]])
+    seen[scale][0] += images
+    seen[scale][1] += seconds
+    calib = budget["speeds"]
+    secs = sum(t for _, t in seen)
+    k = sum(n / calib[s] for s, (n, _) in enumerate(seen) if n) / secs if secs > 0 else 1.0
+
+    def speed(s: int) -> float:
+        n, t = seen[s]
+        return n / t if t >= 30 else calib[s] * k
+    (first_scale, first_images), *later = remaining
+    need = first_images / speed(first_scale)
+    need += sum(n / speed(s) for s, n in later)
+    left = budget["seconds"] - elapsed
+    return min(4.0, max(0.25, left / need)) if left > 0 else 0.25
