@@ -1,6 +1,7 @@
 """Progressive-GAN training: schedule, growing, exact resume, DDP sync, CLI. Tiny models only."""
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import replace
 from pathlib import Path
@@ -15,7 +16,8 @@ from generators.model import PGAN
 from generators.pgan import PGANConfig
 from generators.step_graph import StepGraph
 from generators.train import IterableStream, Trainer
-from generators.train_config import TrainConfig, final_scale_only, plan_for_minutes, rescale_remaining
+from generators.train_config import TrainConfig, budget_factor, final_scale_only, plan_for_minutes, rescale_remaining
+from generators.train_losses import discriminator_loss, generator_loss, gradient_penalty, r1_penalty
 from generators.train_run import plan, train
 from studio.data import TensorStream
 from studio.testing import free_port
@@ -109,6 +111,33 @@ def test_budget_replan_resizes_what_is_left() -> None:
     t._replan()  # twice that time is left: twice the images, and the current phase stays half done
     assert t.config.fade_images == (0, 48, 32) and t.config.stable_images == (32, 32, 32)
     assert t.img_in_phase == 16 and t.budget["observed"][0] == [8, 40.0]
+
+
+def test_budget_factor_books_the_time_and_clips() -> None:
+    budget = {"seconds": 100.0, "speeds": [10.0, 5.0]}
+    # 100 images at scale 0 in 10 s: as measured (k = 1), so scale 1 is assumed at its 5 img/s:
+    # 250 images need 50 s, and 50 s are left
+    assert budget_factor(budget, scale=0, seconds=10.0, images=100, remaining=[(1, 250)], elapsed=50.0) == 1.0
+    assert budget["observed"] == [[100, 10.0], [0, 0.0]]
+    assert budget_factor(budget, scale=0, seconds=0.0, images=0, remaining=[(1, 10)], elapsed=50.0) == 4.0
+    assert budget_factor(budget, scale=1, seconds=0.0, images=0, remaining=[(1, 10)], elapsed=100.0) == 0.25
+
+
+def test_losses_on_hand_computed_cases() -> None:
+    d_real, d_fake = torch.tensor([1.0, 3.0]), torch.tensor([0.0, 2.0])
+    assert discriminator_loss("wgan-gp", d_real, d_fake, drift=0.001).item() == pytest.approx(1 - 2 + 0.005)
+    softplus = lambda v: math.log1p(math.exp(v))  # noqa: E731
+    assert discriminator_loss("logistic", d_real, d_fake, drift=0.001).item() == pytest.approx(
+        (softplus(0) + softplus(2) + softplus(-1) + softplus(-3)) / 2)
+    assert generator_loss("wgan-gp", d_fake).item() == -1.0
+    assert generator_loss("logistic", d_fake).item() == pytest.approx((softplus(0) + softplus(-2)) / 2)
+    # a linear critic <w, x>: its gradient is w everywhere, |w| = 3
+    w = torch.tensor([2.0, 1.0, 2.0]).view(1, 3, 1, 1)
+    critic = lambda x: (w * x).flatten(1).sum(1)  # noqa: E731
+    real, fake = torch.rand(4, 3, 1, 1), torch.rand(4, 3, 1, 1)
+    assert gradient_penalty(critic, real, fake, torch.rand(4, 1, 1, 1)).item() == pytest.approx((3 - 1) ** 2)
+    assert r1_penalty(critic, real).item() == pytest.approx(9.0)
+    assert not real.requires_grad  # the caller's images are left alone
 
 
 def _flat(t: Trainer) -> dict[str, torch.Tensor]:
