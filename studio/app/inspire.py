@@ -1,11 +1,13 @@
 """Inspire: find the generation closest to an image, streaming the search as it goes.
 
-The search itself is `optimizers.make_search(...).iterate()`; this module loads the target through
-the image edge, builds the distance from the chosen weights, throttles progress into a few
-updates a second, and stops on Stop (keeping the best so far), the budget or a time limit.
+The search itself is `optimizers.inspire` (`prepare`, then `search(...).iterate()`, as the CLI);
+this module loads the target through the image edge, builds the distance from the chosen weights,
+shows the inversion's guess at once, throttles progress into a few updates a second, and stops on
+Stop (keeping the best so far), the budget or a time limit.
 """
 from __future__ import annotations
 
+import math
 import time
 from pathlib import Path
 from types import SimpleNamespace
@@ -15,9 +17,11 @@ import pandas as pd
 import torch
 
 from encoders import Distance, load_encoder
-from optimizers import STUDIO_REALISM, Objective, Weights, default_realism, make_search, realism_spread
+from optimizers import STUDIO_REALISM, ProgressEvent, Weights, default_realism
+from optimizers.inspire import GRADIENT, defaults, prepare, search as make_search
 from optimizers.objective import realism_setting
-from optimizers.inversion import fits, guess, shipped_encoder
+from optimizers.inversion import fits, guess
+from studio.inversion import inversion_encoder
 from studio.app.context import Ctx, FAST, friendly
 from studio.app.render import single
 from weightfile import read_info
@@ -92,11 +96,12 @@ def distance(ctx: Ctx, model_id: str, weights: dict[str, float]):
 
 
 def start_guess(model_id: str, model, target: torch.Tensor) -> torch.Tensor | None:
-    """The shipped inversion encoder's latent for the target, where the search starts (as the CLI's
-    `--start auto`): on 8 held-out images each, 200 steps of 8 restarts from it ended lower than from
-    random latents on 8 of 8 for faces64, 7 of 8 for fashion32, 3 of 8 for textures64 (all within
-    10%: a close first image there, not a better end) (`benchmarks/inspire_start.py`)."""
-    encoder = shipped_encoder(model_id)
+    """The model's inversion encoder's latent [d] for the target, where the search starts (as the
+    CLI's `--start auto`), or None without an encoder: on 8 held-out images each, 200 steps of 8
+    restarts from it ended lower than from random latents on 8 of 8 for faces64, 7 of 8 for
+    fashion32, 3 of 8 for textures64 (all within 10%: a close first image there, not a better end)
+    (`benchmarks/inspire_start.py`)."""
+    encoder = inversion_encoder(model_id, device=getattr(model, "device", None))
     if encoder is None or not fits(encoder, model):
         return None
     return guess(encoder, target)
@@ -114,8 +119,9 @@ def initial_realism(ctx: Ctx, model_id: str) -> float:
 
 def search(ctx: Ctx, st: UserState, *, method: str, budget: int, restarts: int, seed: int,
            weights: dict[str, float], prior: float = 1.0, realism: float | None = None):
-    """Run a search on st.target; yields (event, done) at most every UPDATE_EVERY_S, and at the end.
-    `realism` None: the model's own default (`default_realism`)."""
+    """Run a search on st.target; yields (event, done): first the start (the inversion's guess, step
+    0) at once, then at most every UPDATE_EVERY_S, and the result at the end. `realism` None: the
+    model's own default (`default_realism`)."""
     if st.target is None:
         raise ValueError("upload an image or pick an example first")
     budget = int(budget)
@@ -123,18 +129,20 @@ def search(ctx: Ctx, st: UserState, *, method: str, budget: int, restarts: int, 
         raise ValueError(f"budget must be between 1 and {ctx.limits.max_budget}")
     session = st.session
     model = ctx.model(session.model)
-    realism = default_realism(model) if realism is None else realism
-    unit = 1.0  # D's spread is measured once per model (about 1 s), only for a search with a realism term
-    if float(realism) > 0:
-        unit = ctx.cached(("realism-unit", session.model), lambda: realism_spread(model)) or 1.0
-    objective = Objective(model, st.target, distance=distance(ctx, st.session.model, weights),
-                          weights=Weights(distance=1.0, prior=float(prior), realism=float(realism)), realism_unit=unit)
+    realism = default_realism(model) if realism is None else float(realism)
+    dist = distance(ctx, st.session.model, weights)
     if st.search is not None:
         st.search.cancel()  # one search per user: a new one replaces the old
+    began = time.monotonic()
     start = start_guess(session.model, model, st.target)
-    run = make_search(method, objective, budget=budget, seed=int(seed), batch=max(1, int(restarts)), start=start)
+    if start is not None:  # the first image within a click: before D's spread is measured (once per model)
+        yield ProgressEvent(0, budget, math.nan, start[None], {}, 0.0), False
+    # D's spread is measured once per model (about 1 s), only for a search with a realism term
+    prepared = prepare(model, st.target, start=start, distance=dist,
+                       weights=Weights(distance=1.0, prior=float(prior), realism=realism))
+    run = make_search(prepared, method=method, budget=budget, restarts=max(1, int(restarts)), seed=int(seed))
     st.search, st.search_frames, st.search_timed_out = run, [], False
-    began = last = time.monotonic()
+    last = began
     event = None
     try:
         for event in run.iterate():
@@ -191,9 +199,10 @@ def build(ctx: Ctx) -> SimpleNamespace:
                                         label="Method (gradient, or any Nevergrad optimizer)", scale=3)
                 ui.seed = gr.Number(0, label="Seed", precision=0, minimum=0, min_width=80, scale=1)
             with gr.Row():
-                ui.budget = gr.Slider(10, ctx.limits.max_budget, value=200, step=10, label="Budget (steps / evaluations)",
-                                      elem_id="inspire-budget")
-                ui.restarts = gr.Slider(1, 32, value=8, step=1, label="Restarts / batch", elem_id="inspire-restarts")
+                ui.budget = gr.Slider(10, ctx.limits.max_budget, value=GRADIENT.budget, step=10,
+                                      label="Budget (steps / evaluations)", elem_id="inspire-budget")
+                ui.restarts = gr.Slider(1, 32, value=GRADIENT.batch, step=1, label="Restarts / batch",
+                                        elem_id="inspire-restarts")
             with gr.Accordion("Distance weights", open=True):
                 encs = encoder_ids(ctx, default)
                 ui.w_enc = []
@@ -286,9 +295,17 @@ def wire(ctx: Ctx, ui: SimpleNamespace, state: gr.State) -> None:
                     why = f"time limit of {ctx.limits.max_seconds:.0f} s"
                 text = (f"**Done** ({why}) · {item.steps} steps · best loss {item.loss:.4f} · "
                         f"{item.seconds:.1f}s — 'Compose from here' continues from it.")
+            elif item.step == 0:
+                text = "Starting from the inversion encoder's guess…"
             else:
                 text = f"Searching… step {item.step}/{item.budget} · best loss {item.best_loss:.4f}"
             yield st, image, text, loss_frame(history)
+
+    def on_method(method):
+        """A method's own default budget and batch (gradient: few steps of one restart; Nevergrad:
+        hundreds of evaluations, 8 at a time)."""
+        d = defaults(str(method)) if method else GRADIENT
+        return gr.update(value=min(d.budget, ctx.limits.max_budget)), gr.update(value=d.batch)
 
     @friendly
     def on_stop(st):
@@ -308,5 +325,6 @@ def wire(ctx: Ctx, ui: SimpleNamespace, state: gr.State) -> None:
               ui.w_prior, ui.w_realism]
     ui.run.click(on_run, inputs, [state, ui.best, ui.status, ui.curve], api_name="inspire",
                  concurrency_limit=ctx.limits.searches_at_once, concurrency_id="search", show_progress="minimal")
+    ui.method.change(on_method, [ui.method], [ui.budget, ui.restarts], api_visibility="private", **fast)
     ui.stop.click(on_stop, [state], [ui.status], api_name="stop", **fast)
     ui.make_gif.click(on_gif, [state], [ui.gif], api_name="search_gif", concurrency_id="search")
