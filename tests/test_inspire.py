@@ -139,3 +139,44 @@ def test_cli_and_app_searches_go_through_prepare(monkeypatch, tmp_path):
     result, done = stream[-1]
     assert done and result.steps == 4 and len(seen) == 2
     assert st.session.node(st.inspired).info["start"] == "none"  # the tiny model ships no inversion encoder
+
+
+def test_a_refused_target_clears_the_old_one_and_thin_images_are_refused(tmp_path):
+    from PIL import Image
+
+    from studio.app import inspire as tab
+    from studio.app.context import Ctx
+    from studio.app.state import UserState
+    from studio.app.testing import write_tiny_catalog
+    from studio.catalog import Catalog
+    from studio.imageio import ImageError
+    from studio.session import Session
+    ctx = Ctx(Catalog(write_tiny_catalog(tmp_path / "assets", encoder=False, examples=False)))
+    st = UserState(session=Session(model="tiny"))
+    good, dot, strip, wide = (tmp_path / f"{n}.png" for n in ("good", "dot", "strip", "wide"))
+    Image.radial_gradient("L").save(good)
+    Image.new("L", (1, 1), 200).save(dot)
+    Image.new("L", (4000, 3), 200).save(strip)
+    Image.radial_gradient("L").resize((400, 40)).save(wide)
+    assert tab.load_target_noted(ctx, st, str(good))[1] == "" and st.target is not None
+    for bad, size in ((dot, "1x1"), (strip, "4000x3")):
+        with pytest.raises(ImageError, match=f"{bad.name}: {size} is too small"):
+            tab.load_target(ctx, st, str(bad))
+        assert st.target is None and st.target_path is None  # Search cannot run on the previous target
+    _target, note = tab.load_target_noted(ctx, st, str(wide))
+    assert "centre 40x40 square" in note
+
+
+def test_distance_presets_follow_the_measurements():
+    from studio.app import inspire as tab
+    from studio.app.context import Ctx
+    from studio.catalog import Catalog
+    ctx = Ctx(Catalog())
+    assert tab.preset_weights(ctx, "faces64", "pixels") == {"pixel": 1.0}
+    assert tab.preset_weights(ctx, "faces64", "likeness") == {"pixel": 1.0, "faces64-dclw": 1.0}
+    assert tab.preset_weights(ctx, "faces64", "style") == {"faces64-dclw": 1.0}
+    assert tab.preset_weights(ctx, "fashion32", "likeness") == {"pixel": 1.0, "fashion32-vicreg": 1.0}
+    assert "faces64-dclw" in tab.encoder_ids(ctx, "faces64")  # its slider is offered under Advanced
+    with pytest.raises(ValueError, match="unknown preset"):
+        tab.preset_weights(ctx, "faces64", "fancy")
+    assert not ctx.catalog._cache  # no model loaded to name them
