@@ -66,15 +66,24 @@ _UNITS_LOCK = threading.Lock()
 
 def realism_unit(generator: Any) -> float:
     """D's spread over the generator's own samples (`realism_spread`, 1 without a discriminator),
-    measured on the first call for this generator object and remembered while it lives."""
+    measured on the first call for this generator object and remembered while it lives. A model
+    whose sidecar states it (`"inspire": {"realism_spread": s}`, the shipped ones, checked against a
+    fresh measurement by tests/test_inspire.py) skips the measurement: a CLI run is a new process."""
     with _UNITS_LOCK:
         known = _UNITS.get(generator)
     if known is not None:
         return known
-    unit = realism_spread(generator) or 1.0
+    unit = stored_spread(getattr(generator, "info", None)) or realism_spread(generator) or 1.0
     with _UNITS_LOCK:
         _UNITS[generator] = unit
     return unit
+
+
+def stored_spread(info: Any) -> float | None:
+    """A sidecar's measured D spread (`info["inspire"]["realism_spread"]`, a number > 0), or None."""
+    value = (info.get("inspire") or {}).get("realism_spread") if isinstance(info, dict) else None
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and value > 0
+    return float(value) if ok else None
 
 
 def forget_realism_unit(generator: Any) -> None:

@@ -180,3 +180,12 @@ def test_distance_presets_follow_the_measurements():
     with pytest.raises(ValueError, match="unknown preset"):
         tab.preset_weights(ctx, "faces64", "fancy")
     assert not ctx.catalog._cache  # no model loaded to name them
+
+
+@pytest.mark.parametrize("model_id", ["fashion32", "faces64"])
+def test_a_shipped_models_stored_spread_is_what_d_measures(model_id):
+    from studio.catalog import Catalog
+    model = Catalog().generator(model_id)
+    stored = inspire_api.stored_spread(model.info)
+    assert stored is not None and stored == pytest.approx(realism_spread(model), rel=1e-4)
+    assert inspire_api.realism_unit(model) == stored
