@@ -358,7 +358,7 @@ def wire(ctx: Ctx, ui: SimpleNamespace, state: gr.State) -> None:
         for item, done in search(ctx, st, method=str(method), budget=budget, restarts=restarts, seed=seed,
                                  weights=weights, prior=prior, realism=realism):
             latent = item.latent if done else item.best_latent
-            history = item.history if done else (st.search.history if st.search is not None else [])
+            history = item.history if done else (st.search.history if st.search is not None and item.step else [])
             image = single(ctx.render(st.session.model, latent))
             if done:
                 why = {"cancelled": "stopped", "budget": "budget spent", "plateau": "no more progress"}.get(
