@@ -76,9 +76,9 @@ def pick_targets(data: str, n: int, seed: int = 1) -> tuple[torch.Tensor, torch.
 
 def invert(generator: PGAN, target: torch.Tensor, distance, *, steps: int, batch: int, seed: int) -> torch.Tensor:
     from optimizers import Weights
-    from optimizers.inspire import inspire
-    result = inspire(generator, target, method="gradient", budget=steps, batch=batch, seed=seed,
-                     distance=distance, weights=Weights(distance=1.0, prior=1.0, realism=0.0))
+    from optimizers.inspire import inspire, prepare
+    prepared = prepare(generator, target, distance=distance, weights=Weights(distance=1.0, prior=1.0, realism=0.0))
+    result = inspire(prepared, method="gradient", budget=steps, restarts=batch, seed=seed, lr=0.1)  # as measured
     with torch.no_grad():
         return generator.generate(result.latent.reshape(1, -1))
 

@@ -41,10 +41,13 @@ Composing by preference (no target image, only a person's choices):
     PreferenceSearch.from_json(text, generator=G)   # bayes-image states need the generator again
 
 More in submodules:
-- `optimizers.inspire.inspire(generator, target, method=..., start=...)`: one call, a SearchResult.
+- `optimizers.inspire`: `prepare(generator, target, start=encoder, weights=..., distance=...)` once
+  (objective, start latents, D's spread cached per generator), then `inspire(prepared, method=...)`
+  -> SearchResult or `search(prepared, ...)` to stream; the per-method defaults (`defaults(name)`).
+  The CLI, the app and the benchmarks all search this way.
 - `optimizers.inversion`: the learned inversion encoder (image -> z, trained on the generator's own
-  samples); `load_inversion(shipped_inversion(model_id))` and `guess(encoder, target)` give the
-  gradient search's `start`.
+  samples); `load_inversion(path)` gives the encoder `prepare(start=...)` takes (the studio finds
+  the path: `studio.inversion.inversion_encoder(model_id)`).
 - `optimizers.subspace`: `image_directions(generator, m)` / `shipped_subspace(model_id)`, the
   latent directions that move the image most, a `basis` for preference rounds.
 - `optimizers.simulate`: simulated users and the compose benchmark (`compose_table`).

@@ -43,21 +43,35 @@ def check_nevergrad_name(name: str) -> str:
 
 
 class NevergradSearch(Search):
-    """`budget` counts evaluated latents; each step asks `batch` of them and tells them in order."""
+    """`budget` counts evaluated latents; each step asks `batch` of them and tells them in order.
+
+    With `start` latents [m, d] the parametrization is centred on the first (every optimizer
+    samples around its centre: CMA's mean, DE's and PSO's first population, RandomSearch, the
+    OnePlusOne parents) and all of them are suggested first; `sigma` is the step per latent
+    coordinate (default 0.3 around a start, 1, the prior's scale, without one). Centred on the
+    prior's origin instead, CMA, NGOpt, PSO and RandomSearch never found a latent better than an
+    inversion's guess (docs/benchmarks/realtime_inspire.md).
+    """
 
     unit = "evaluations"
+    START_SIGMA = 0.3
 
     def __init__(self, objective: Objective, *, budget: int, seed: int = 0, batch: int = 16,
-                 optimizer: str = "NGOpt", sigma: float = 1.0, start: torch.Tensor | None = None):
+                 optimizer: str = "NGOpt", sigma: float | None = None, start: torch.Tensor | None = None):
         super().__init__(objective, budget=budget, seed=seed, batch=batch)
         import nevergrad as ng
         self.name = check_nevergrad_name(optimizer)
+        starts = as_starts(start, self.latent_dim)
+        if sigma is None:
+            sigma = 1.0 if starts is None else self.START_SIGMA
         if not (sigma > 0 and math.isfinite(sigma)):
             raise ValueError(f"sigma must be a positive number, got {sigma!r}")
         self.sigma = float(sigma)
-        param = ng.p.Array(shape=(self.latent_dim,)).set_mutation(sigma=self.sigma)
+        centre = np.zeros(self.latent_dim) if starts is None else starts[0].double().numpy()
+        param = ng.p.Array(init=centre).set_mutation(sigma=self.sigma)
         param.random_state = np.random.RandomState(self.seed)
-        factory = ng.families.ParametrizedCMA(popsize=self.batch, scale=self.sigma) if optimizer == "CMA" \
+        # CMA works in the parametrization's standardized space (units of sigma): scale 1 is a step of sigma
+        factory = ng.families.ParametrizedCMA(popsize=self.batch, scale=1.0) if optimizer == "CMA" \
             else ng.optimizers.registry[optimizer]
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -68,7 +82,6 @@ class NevergradSearch(Search):
                     raise
                 self.batch = 1  # a sequential optimizer: one candidate per step
                 self.optimizer = factory(param, budget=budget, num_workers=1)
-        starts = as_starts(start, self.latent_dim)
         for row in [] if starts is None else starts:
             self.optimizer.suggest(row.double().numpy())
         self._pending: list = []

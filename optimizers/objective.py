@@ -72,7 +72,11 @@ def independent_realism(generator: Any) -> Callable[[torch.Tensor], torch.Tensor
     if isinstance(disc, nn.Module):
         def score_one(image: torch.Tensor) -> torch.Tensor:
             return disc(image[None])[0, 0]
-        return lambda images: torch.func.vmap(score_one)(images) if len(images) else images.new_zeros(0)
+        def scores(images: torch.Tensor) -> torch.Tensor:
+            if len(images) == 1:  # alone in its batch already; vmap would run D's convs on a slow path
+                return disc(images)[:, 0]
+            return torch.func.vmap(score_one)(images) if len(images) else images.new_zeros(0)
+        return scores
     if disc is None or not callable(getattr(generator, "realism", None)):
         return None
     return lambda images: torch.stack([generator.realism(im[None])[0] for im in images])

@@ -1,11 +1,13 @@
 """Inspire: find the generation closest to an image, streaming the search as it goes.
 
-The search itself is `optimizers.make_search(...).iterate()`; this module loads the target through
-the image edge, builds the distance from the chosen weights, throttles progress into a few
-updates a second, and stops on Stop (keeping the best so far), the budget or a time limit.
+The search itself is `optimizers.inspire` (`prepare`, then `search(...).iterate()`, as the CLI);
+this module loads the target through the image edge, builds the distance from the chosen weights,
+shows the inversion's guess at once, throttles progress into a few updates a second, and stops on
+Stop (keeping the best so far), the budget or a time limit.
 """
 from __future__ import annotations
 
+import math
 import time
 from pathlib import Path
 from types import SimpleNamespace
@@ -15,19 +17,22 @@ import pandas as pd
 import torch
 
 from encoders import Distance, load_encoder
-from optimizers import STUDIO_REALISM, Objective, Weights, default_realism, make_search, realism_spread
+from optimizers import STUDIO_REALISM, ProgressEvent, Weights, default_realism
+from optimizers.inspire import GRADIENT, defaults, prepare, search as make_search
 from optimizers.objective import realism_setting
-from optimizers.inversion import fits, guess, shipped_encoder
+from optimizers.inversion import fits, guess
+from studio.inversion import inversion_encoder
 from studio.app.context import Ctx, FAST, friendly
 from studio.app.render import single
 from weightfile import read_info
 from studio.app.state import UserState
 from studio.gif import save_gif
-from studio.imageio import ImageError, load_image, to_pil
+from studio.imageio import ImageError, load_image, open_image, to_pil
 
 METHODS = ["gradient", "NGOpt", "CMA", "DiscreteOnePlusOne", "TwoPointsDE", "PSO", "OnePlusOne", "RandomSearch"]
 ENCODER_SLOTS = 6  # perceptual terms offered beside `pixel` (the model's own encoders first)
-METHOD_ORDER = ("vicreg", "irmae", "barlow", "simclr", "directclr", "dcl", "dclw")  # offered in this order
+# offered in this order: the measured ones first (docs/benchmarks/encoders.md; DCLW is faces64's best blend)
+METHOD_ORDER = ("dclw", "vicreg", "irmae", "barlow", "simclr", "directclr", "dcl")
 UPDATE_EVERY_S = 0.3  # streamed updates at most this often
 EXAMPLE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
 
@@ -64,17 +69,81 @@ def encoder_ids(ctx: Ctx, model_id: str) -> list[str]:
     return (own + [i for i in ids if i not in own])[:ENCODER_SLOTS]
 
 
+MIN_TARGET_SIDE = 8  # a smaller centre square (a 1x1 image, a 4000x3 strip) would be a flat grey target
+STRIP_RATIO = 3  # wider or taller than this: only the centre square is used, and the status says so
+
+
+# Named distances, from the project's own measurements (docs/benchmarks/encoders.md, benchmarks/
+# encoders_mix.py: held-out images inverted under each distance, judged by an independent
+# classifier and by pixel MSE): pixels give the closest look-alike; pixels + the model's best
+# encoder keep the expression (faces64 + DCLW: smile kept 71 of 96 against 63, at 5% more pixel
+# MSE) or the class (fashion32 + VICReg: 85% against 83%); the encoder alone holds on to the gist
+# and lets the likeness go (faces64 DCLW: smile 79%, pixel MSE 0.039 against 0.027).
+PIXELS, LIKENESS, STYLE = "pixels", "likeness", "style"
+PRESET_INFO = {PIXELS: "the closest look-alike, pixel by pixel",
+               LIKENESS: "pixels + a learned encoder: keeps expression or kind, nearly as close",
+               STYLE: "the learned encoder alone: the gist and look, not the exact pixels"}
+PRESET_ENCODER = {"faces64": "dclw", "fashion32": "vicreg"}  # the measured best blend per model
+
+
+def preset_encoder(ctx: Ctx, model_id: str) -> str | None:
+    """The encoder the likeness and style presets use: the measured one, else the model's first."""
+    names = encoder_ids(ctx, model_id)
+    own = [n for n in names if n.startswith(f"{model_id}-")]
+    wanted = f"{model_id}-{PRESET_ENCODER[model_id]}" if model_id in PRESET_ENCODER else None
+    return wanted if wanted in names else (own[0] if own else None)
+
+
+def preset_weights(ctx: Ctx, model_id: str, name: str) -> dict[str, float]:
+    """A preset's distance weights for a model (pixels alone where the model has no encoder)."""
+    if name not in PRESET_INFO:
+        raise ValueError(f"unknown preset {name!r}; choose one of {', '.join(PRESET_INFO)}")
+    enc = preset_encoder(ctx, model_id)
+    if name == PIXELS or enc is None:
+        return {"pixel": 1.0}
+    return {"pixel": 1.0, enc: 1.0} if name == LIKENESS else {enc: 1.0}
+
+
+def preset_info(ctx: Ctx, model_id: str) -> str:
+    enc = preset_encoder(ctx, model_id)
+    text = " · ".join(f"{k}: {v}" for k, v in PRESET_INFO.items())
+    return text + (f" (encoder: {enc})" if enc else " (this model has no encoder: every preset is pixels)")
+
+
 def load_target(ctx: Ctx, st: UserState, path: str | None) -> torch.Tensor:
     """An uploaded or example image -> [1, C, R, R] in the model's format (cropped, resized)."""
+    return load_target_noted(ctx, st, path)[0]
+
+
+def load_target_noted(ctx: Ctx, st: UserState, path: str | None) -> tuple[torch.Tensor, str]:
+    """`load_target` and what the crop and resize did to the image (`target_note`). A refused
+    image clears the previous target too, so Search cannot run on a stale one."""
     if not path:
         raise ValueError("upload an image or pick an example first")
     model = ctx.model(st.session.model)
+    name = Path(path).name
     try:
-        target = load_image(path, channels=model.channels, size=model.resolution)
+        image = open_image(path)
+        w, h = image.size
+        if min(w, h) < MIN_TARGET_SIDE:
+            raise ImageError(f"{name}: {w}x{h} is too small to search for (its centre square is "
+                             f"{min(w, h)}x{min(w, h)} pixels; at least {MIN_TARGET_SIDE}x{MIN_TARGET_SIDE})")
+        target = load_image(image, channels=model.channels, size=model.resolution)
     except ImageError as e:
-        raise ImageError(f"{Path(path).name}: {str(e).split(': ', 1)[-1]}") from None
-    st.target, st.target_path, st.target_name = target, str(path), Path(path).name
-    return target
+        st.target, st.target_path, st.target_name = None, None, ""
+        raise ImageError(f"{name}: {str(e).split(': ', 1)[-1]}") from None
+    st.target, st.target_path, st.target_name = target, str(path), name
+    return target, target_note(w, h, model.resolution)
+
+
+def target_note(w: int, h: int, resolution: int) -> str:
+    """What the crop and resize did to a w x h image, when the person should know ('' otherwise)."""
+    side = min(w, h)
+    if max(w, h) > STRIP_RATIO * side:
+        return f" Only its centre {side}x{side} square is used ({w}x{h} image)."
+    if side < resolution // 2:
+        return f" It is small ({w}x{h}): enlarged to {resolution}x{resolution}, so it looks blurry."
+    return ""
 
 
 def distance(ctx: Ctx, model_id: str, weights: dict[str, float]):
@@ -92,11 +161,12 @@ def distance(ctx: Ctx, model_id: str, weights: dict[str, float]):
 
 
 def start_guess(model_id: str, model, target: torch.Tensor) -> torch.Tensor | None:
-    """The shipped inversion encoder's latent for the target, where the search starts (as the CLI's
-    `--start auto`): on 8 held-out images each, 200 steps of 8 restarts from it ended lower than from
-    random latents on 8 of 8 for faces64, 7 of 8 for fashion32, 3 of 8 for textures64 (all within
-    10%: a close first image there, not a better end) (`benchmarks/inspire_start.py`)."""
-    encoder = shipped_encoder(model_id)
+    """The model's inversion encoder's latent [d] for the target, where the search starts (as the
+    CLI's `--start auto`), or None without an encoder: on 8 held-out images each, 200 steps of 8
+    restarts from it ended lower than from random latents on 8 of 8 for faces64, 7 of 8 for
+    fashion32, 3 of 8 for textures64 (all within 10%: a close first image there, not a better end)
+    (`benchmarks/inspire_start.py`)."""
+    encoder = inversion_encoder(model_id, device=getattr(model, "device", None))
     if encoder is None or not fits(encoder, model):
         return None
     return guess(encoder, target)
@@ -114,8 +184,9 @@ def initial_realism(ctx: Ctx, model_id: str) -> float:
 
 def search(ctx: Ctx, st: UserState, *, method: str, budget: int, restarts: int, seed: int,
            weights: dict[str, float], prior: float = 1.0, realism: float | None = None):
-    """Run a search on st.target; yields (event, done) at most every UPDATE_EVERY_S, and at the end.
-    `realism` None: the model's own default (`default_realism`)."""
+    """Run a search on st.target; yields (event, done): first the start (the inversion's guess, step
+    0) at once, then at most every UPDATE_EVERY_S, and the result at the end. `realism` None: the
+    model's own default (`default_realism`)."""
     if st.target is None:
         raise ValueError("upload an image or pick an example first")
     budget = int(budget)
@@ -123,18 +194,20 @@ def search(ctx: Ctx, st: UserState, *, method: str, budget: int, restarts: int, 
         raise ValueError(f"budget must be between 1 and {ctx.limits.max_budget}")
     session = st.session
     model = ctx.model(session.model)
-    realism = default_realism(model) if realism is None else realism
-    unit = 1.0  # D's spread is measured once per model (about 1 s), only for a search with a realism term
-    if float(realism) > 0:
-        unit = ctx.cached(("realism-unit", session.model), lambda: realism_spread(model)) or 1.0
-    objective = Objective(model, st.target, distance=distance(ctx, st.session.model, weights),
-                          weights=Weights(distance=1.0, prior=float(prior), realism=float(realism)), realism_unit=unit)
+    realism = default_realism(model) if realism is None else float(realism)
+    dist = distance(ctx, st.session.model, weights)
     if st.search is not None:
         st.search.cancel()  # one search per user: a new one replaces the old
+    began = time.monotonic()
     start = start_guess(session.model, model, st.target)
-    run = make_search(method, objective, budget=budget, seed=int(seed), batch=max(1, int(restarts)), start=start)
+    if start is not None:  # the first image within a click: before D's spread is measured (once per model)
+        yield ProgressEvent(0, budget, math.nan, start[None], {}, 0.0), False
+    # D's spread is measured once per model (about 1 s), only for a search with a realism term
+    prepared = prepare(model, st.target, start=start, distance=dist,
+                       weights=Weights(distance=1.0, prior=float(prior), realism=realism))
+    run = make_search(prepared, method=method, budget=budget, restarts=max(1, int(restarts)), seed=int(seed))
     st.search, st.search_frames, st.search_timed_out = run, [], False
-    began = last = time.monotonic()
+    last = began
     event = None
     try:
         for event in run.iterate():
@@ -191,11 +264,14 @@ def build(ctx: Ctx) -> SimpleNamespace:
                                         label="Method (gradient, or any Nevergrad optimizer)", scale=3)
                 ui.seed = gr.Number(0, label="Seed", precision=0, minimum=0, min_width=80, scale=1)
             with gr.Row():
-                ui.budget = gr.Slider(10, ctx.limits.max_budget, value=200, step=10, label="Budget (steps / evaluations)",
-                                      elem_id="inspire-budget")
-                ui.restarts = gr.Slider(1, 32, value=8, step=1, label="Restarts / batch", elem_id="inspire-restarts")
-            with gr.Accordion("Distance weights", open=True):
-                encs = encoder_ids(ctx, default)
+                ui.budget = gr.Slider(10, ctx.limits.max_budget, value=GRADIENT.budget, step=10,
+                                      label="Budget (steps / evaluations)", elem_id="inspire-budget")
+                ui.restarts = gr.Slider(1, 32, value=GRADIENT.batch, step=1, label="Restarts / batch",
+                                        elem_id="inspire-restarts")
+            encs = encoder_ids(ctx, default)
+            ui.preset = gr.Radio(list(PRESET_INFO), value=PIXELS, label="Closest in…", elem_id="inspire-preset",
+                                 info=preset_info(ctx, default))
+            with gr.Accordion("Advanced: distance weights", open=False, elem_id="inspire-advanced"):
                 ui.w_enc = []
                 with gr.Row():
                     ui.w_pixel = gr.Slider(0, 2, value=1.0, step=0.05, label="pixel", min_width=200)
@@ -203,9 +279,9 @@ def build(ctx: Ctx) -> SimpleNamespace:
                 for j in range(1, ENCODER_SLOTS, 2):
                     with gr.Row():
                         ui.w_enc += [_encoder_slider(encs, i) for i in range(j, min(j + 2, ENCODER_SLOTS))]
-                with gr.Row():
-                    ui.w_prior = gr.Slider(0, 2, value=1.0, step=0.05, label="latent prior")
-                    ui.w_realism = gr.Slider(0, 0.5, value=initial_realism(ctx, default), step=0.005,
+                ui.w_prior = gr.Slider(0, 2, value=1.0, step=0.05, label="latent prior")
+            with gr.Row():
+                ui.w_realism = gr.Slider(0, 0.5, value=initial_realism(ctx, default), step=0.005,
                                              label="realism (discriminator)", elem_id="inspire-realism",
                                              info="D's score in units of its spread over this model's samples; "
                                                   "each model starts at its own measured default")
@@ -235,7 +311,7 @@ def _encoder_slider(encs: list[str], j: int) -> gr.Slider:
 
 
 def refresh_outputs(ui: SimpleNamespace) -> list:
-    return [ui.examples, *ui.w_enc, ui.w_realism, ui.target, ui.best, ui.status]
+    return [ui.examples, ui.preset, ui.w_pixel, *ui.w_enc, ui.w_realism, ui.target, ui.best, ui.status]
 
 
 def refresh_values(ctx: Ctx, st: UserState) -> list:
@@ -248,7 +324,8 @@ def refresh_values(ctx: Ctx, st: UserState) -> list:
     target = single(st.target) if st.target is not None else None
     best = single(ctx.render_node(model_id, st.session.node(st.inspired))) if st.inspired is not None else None
     realism = default_realism(ctx.model(model_id))
-    return [gr.update(value=[str(p) for p in ex], visible=bool(ex)), *sliders, realism, target, best,
+    preset = gr.update(value=PIXELS, info=preset_info(ctx, model_id))
+    return [gr.update(value=[str(p) for p in ex], visible=bool(ex)), preset, 1.0, *sliders, realism, target, best,
             "Upload an image, then press Search."]
 
 
@@ -256,8 +333,12 @@ def wire(ctx: Ctx, ui: SimpleNamespace, state: gr.State) -> None:
     fast = FAST
 
     def show_target(st, path):
-        target = load_target(ctx, st, path)
-        return st, single(target), f"Target **{st.target_name}** loaded. Press Search."
+        target, note = load_target_noted(ctx, st, path)
+        return st, single(target), f"Target **{st.target_name}** loaded. Press Search.{note}"
+
+    def clear_refused(st):
+        """After a refused upload (its message already shown): no file, no target, no stale status."""
+        return st, None, None, "No target: that file was refused. Upload another image or pick an example."
 
     @friendly
     def on_target(st, path):
@@ -277,7 +358,7 @@ def wire(ctx: Ctx, ui: SimpleNamespace, state: gr.State) -> None:
         for item, done in search(ctx, st, method=str(method), budget=budget, restarts=restarts, seed=seed,
                                  weights=weights, prior=prior, realism=realism):
             latent = item.latent if done else item.best_latent
-            history = item.history if done else (st.search.history if st.search is not None else [])
+            history = item.history if done else (st.search.history if st.search is not None and item.step else [])
             image = single(ctx.render(st.session.model, latent))
             if done:
                 why = {"cancelled": "stopped", "budget": "budget spent", "plateau": "no more progress"}.get(
@@ -286,9 +367,23 @@ def wire(ctx: Ctx, ui: SimpleNamespace, state: gr.State) -> None:
                     why = f"time limit of {ctx.limits.max_seconds:.0f} s"
                 text = (f"**Done** ({why}) · {item.steps} steps · best loss {item.loss:.4f} · "
                         f"{item.seconds:.1f}s — 'Compose from here' continues from it.")
+            elif item.step == 0:
+                text = "Starting from the inversion encoder's guess…"
             else:
                 text = f"Searching… step {item.step}/{item.budget} · best loss {item.best_loss:.4f}"
             yield st, image, text, loss_frame(history)
+
+    def on_preset(st, name):
+        """A named preset sets the raw weights under Advanced (which stay free to change)."""
+        names = encoder_ids(ctx, st.session.model)
+        w = preset_weights(ctx, st.session.model, str(name))
+        return [w.get("pixel", 0.0)] + [w.get(n, 0.0) for n in names] + [0.0] * (ENCODER_SLOTS - len(names))
+
+    def on_method(method):
+        """A method's own default budget and batch (gradient: few steps of one restart; Nevergrad:
+        hundreds of evaluations, 8 at a time)."""
+        d = defaults(str(method)) if method else GRADIENT
+        return gr.update(value=min(d.budget, ctx.limits.max_budget)), gr.update(value=d.batch)
 
     @friendly
     def on_stop(st):
@@ -302,11 +397,14 @@ def wire(ctx: Ctx, ui: SimpleNamespace, state: gr.State) -> None:
 
     # queued: Gradio 6 shows no error toast for a non-queued upload event
     ui.upload.upload(on_target, [state, ui.upload], [state, ui.target, ui.status], api_name="set_target",
-                     concurrency_limit=4, concurrency_id="uploads", show_progress="hidden")
+                     concurrency_limit=4, concurrency_id="uploads", show_progress="hidden").failure(
+        clear_refused, [state], [state, ui.upload, ui.target, ui.status], api_visibility="private", **fast)
     ui.examples.select(on_example, [state], [state, ui.target, ui.status], api_visibility="private", **fast)
     inputs = [state, ui.upload, ui.method, ui.budget, ui.restarts, ui.seed, ui.w_pixel, *ui.w_enc,
               ui.w_prior, ui.w_realism]
     ui.run.click(on_run, inputs, [state, ui.best, ui.status, ui.curve], api_name="inspire",
                  concurrency_limit=ctx.limits.searches_at_once, concurrency_id="search", show_progress="minimal")
+    ui.preset.change(on_preset, [state, ui.preset], [ui.w_pixel, *ui.w_enc], api_visibility="private", **fast)
+    ui.method.change(on_method, [ui.method], [ui.budget, ui.restarts], api_visibility="private", **fast)
     ui.stop.click(on_stop, [state], [ui.status], api_name="stop", **fast)
     ui.make_gif.click(on_gif, [state], [ui.gif], api_name="search_gif", concurrency_id="search")

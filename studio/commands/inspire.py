@@ -8,12 +8,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import torch
-
-from optimizers import Objective, Weights, default_realism, make_search, spread_unit
-from optimizers.inspire import default_budget
-from optimizers.inversion import fits, guess, load_inversion, shipped_inversion
+import assetpaths
+from optimizers import Weights, default_realism
+from optimizers.inspire import GRADIENT, NEVERGRAD, Prepared, prepare, realism_unit as spread, search
+from optimizers.inversion import InversionEncoder, fits, load_inversion
 from studio.catalog import Catalog
+from studio.inversion import inversion_encoder
 from studio.devices import add_device_argument
 from studio.imageio import load_image, save_png, to_pil
 
@@ -23,8 +23,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--model", help="catalog id or model file (default: catalog default)")
     p.add_argument("--image", required=True, help="the inspirational image (any size; centre-cropped)")
     p.add_argument("--method", default="gradient", help="gradient, or any nevergrad optimizer name (e.g. CMA, NGOpt)")
-    p.add_argument("--budget", type=int, help="gradient steps, or evaluations for nevergrad (default 300 / 2000)")
-    p.add_argument("--batch", type=int, help="restarts per step (gradient) or latents per ask (nevergrad); default 16")
+    p.add_argument("--budget", type=int, help=f"gradient steps, or evaluations for nevergrad (default "
+                                              f"{GRADIENT.budget} / {NEVERGRAD.budget})")
+    p.add_argument("--batch", type=int, help=f"restarts per step (gradient) or latents per ask (nevergrad); "
+                                             f"default {GRADIENT.batch} / {NEVERGRAD.batch}")
     p.add_argument("--distance", help="encoder distance terms, e.g. pixel=1,faces64-vicreg=0.5 (normalised terms); "
                                       "default: the reference's raw pixel MSE")
     p.add_argument("--weights", default="", help="objective weights, e.g. distance=1,prior=1,realism=0.02 (realism: "
@@ -77,7 +79,7 @@ def make_distance(text: str | None, device: str):
 def realism_unit(spec: str, model: Any, *, needed: bool = True) -> float:
     """The unit of D's score; "auto" measures D's spread (about 1 s) only when there is a realism term."""
     if spec == "auto":
-        return spread_unit(model, needed=needed)
+        return spread(model) if needed else 1.0
     try:
         unit = float(spec)
     except ValueError:
@@ -87,18 +89,30 @@ def realism_unit(spec: str, model: Any, *, needed: bool = True) -> float:
     return unit
 
 
-def start_latent(spec: str, model_id: str, target: torch.Tensor, model: Any) -> tuple[torch.Tensor | None, str]:
+def start_encoder(spec: str, model_id: str, model: Any) -> tuple[InversionEncoder | None, str]:
+    """The inversion encoder `--start` names (auto: the model's own, if it has one) and a note."""
     if spec == "none":
         return None, "none"
-    path = shipped_inversion(model_id) if spec == "auto" else Path(spec)
+    path = assetpaths.find("inversion", model_id) if spec == "auto" else Path(spec)
     if path is None:
         return None, "none (no shipped inversion encoder)"
     if not path.is_file():
         raise ValueError(f"--start {spec}: no such inversion encoder file")
-    encoder = load_inversion(path, device=model.device)
+    encoder = inversion_encoder(model_id, device=model.device) if spec == "auto" else \
+        load_inversion(path, device=model.device)
     if not fits(encoder, model):
         raise ValueError(f"{path}: inversion encoder is for another generator shape")
-    return guess(encoder, target), f"inversion:{path.name}"
+    return encoder, f"inversion:{path.name}"
+
+
+def prepare_target(args: argparse.Namespace, model_id: str, model: Any) -> tuple[Prepared, str]:
+    """The image, weights, distance, realism unit and start of `args`, as `optimizers.inspire.prepare`d."""
+    target = load_image(args.image, channels=model.channels, size=model.resolution)  # [1, C, R, R]
+    weights = make_weights(args.weights, default_realism(model) if args.realism_unit == "auto" else Weights.realism)
+    encoder, note = start_encoder(args.start, model_id, model)
+    unit = realism_unit(args.realism_unit, model, needed=weights.realism > 0)
+    return prepare(model, target, start=encoder, weights=weights, distance=make_distance(args.distance, args.device),
+                   unit=unit), note
 
 
 def run(args: argparse.Namespace) -> int:
@@ -108,25 +122,20 @@ def run(args: argparse.Namespace) -> int:
     catalog = Catalog()
     model_id = args.model or catalog.default_generator()
     model = catalog.generator(model_id, device=args.device)
-    target = load_image(args.image, channels=model.channels, size=model.resolution)  # [1, C, R, R]
-    weights = make_weights(args.weights, default_realism(model) if args.realism_unit == "auto" else Weights.realism)
-    unit = realism_unit(args.realism_unit, model, needed=weights.realism > 0)
-    objective = Objective(model, target, distance=make_distance(args.distance, args.device), weights=weights,
-                          realism_unit=unit)
-    start, start_note = start_latent(args.start, model_id, target, model)
-    budget = args.budget if args.budget is not None else default_budget(args.method)
-    search = make_search(args.method, objective, budget=budget, seed=args.seed, batch=args.batch, start=start)
+    prepared, start_note = prepare_target(args, model_id, model)
+    searcher = search(prepared, method=args.method, budget=args.budget, restarts=args.batch, seed=args.seed)
+    budget, objective, weights, unit = searcher.budget, prepared.objective, prepared.weights, prepared.realism_unit
     every = max(1, budget // 10)
 
     def report(event) -> None:
         if not args.quiet and (event.step // every != (event.step - 1) // every or event.step >= budget):
-            print(f"{search.unit} {event.step}/{budget}  best loss {event.best_loss:.5f}  {event.seconds:.1f}s",
+            print(f"{searcher.unit} {event.step}/{budget}  best loss {event.best_loss:.5f}  {event.seconds:.1f}s",
                   file=sys.stderr)
 
     try:
-        result = search.run(callback=report)
+        result = searcher.run(callback=report)
     except KeyboardInterrupt:
-        result = search.cancel()
+        result = searcher.cancel()
         print("interrupted: keeping the best so far", file=sys.stderr)
     terms = objective.breakdown(result.latent)
     image = model.generate(result.latent)
@@ -135,7 +144,7 @@ def run(args: argparse.Namespace) -> int:
     save_png(to_pil(image), out, {"model": model_id, "latent": latent, "method": args.method, "loss": result.loss})
     report_data = {
         "model": model_id, "image": str(args.image), "method": args.method, "budget": budget, "seed": args.seed,
-        "unit": search.unit, "start": start_note, "distance": args.distance or "pixel-mse",
+        "unit": searcher.unit, "start": start_note, "distance": args.distance or "pixel-mse",
         "weights": {"distance": weights.distance, "prior": weights.prior, "realism": weights.realism},
         "realism_unit": unit,
         "loss": result.loss, "terms": {k: v for k, v in terms.items() if k != "loss"}, "steps": result.steps,
@@ -144,6 +153,6 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps(report_data, indent=2) + "\n")
-    print(f"wrote {out}: loss {result.loss:.5f} after {result.steps} {search.unit} in {result.seconds:.1f}s "
+    print(f"wrote {out}: loss {result.loss:.5f} after {result.steps} {searcher.unit} in {result.seconds:.1f}s "
           f"({result.stopped})")
     return 0
