@@ -1,7 +1,7 @@
 """Browse: pages of generations from a seed, variations around a pick, slerp strips between two picks.
 
 Callbacks are plain functions of (ctx, state, inputs) that return display values; `build` lays out
-the tab and `wire` connects events once every tab exists. All of them are cheap and skip the queue.
+the tab and `wire` connects events once every tab exists. All of them are cheap (`context.FAST`).
 """
 from __future__ import annotations
 

@@ -1,8 +1,8 @@
 """`create_app(catalog)`: the studio's Blocks, built from the tab modules; no model is loaded here.
 
-Cheap callbacks (a page, a pick, a compose round) skip the queue; searches and GIFs go through the
-queue with a bounded size and a small concurrency limit, so one user's search cannot starve the
-others' clicks. State lives in one `gr.State` per browser tab.
+Every event goes through the queue (only queued events show their messages, see `context.FAST`);
+cheap ones (a page, a pick, a compose round) without a concurrency limit, searches and GIFs with a
+small one and a bounded queue, so one user's search cannot starve the others' clicks. State lives in one `gr.State` per browser tab.
 """
 from __future__ import annotations
 

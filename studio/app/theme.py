@@ -22,6 +22,13 @@ body.pixelated .tiles img, body.pixelated .big img, body.pixelated .gstrip img {
 #studio-title h1 { margin: 0; font-size: 1.6rem; }
 #studio-title p { margin: 0.2rem 0 0; opacity: 0.75; }
 .status { font-variant-numeric: tabular-nums; }
+/* a compose round being worked out (busy_js): the tiles take no clicks and say why */
+.studio-busy { position: relative; }
+.studio-busy, .studio-busy * { pointer-events: none !important; }
+.studio-busy img { opacity: 0.3; filter: grayscale(1); }
+.studio-busy::after { content: attr(data-busy); position: absolute; inset: 0; display: flex;
+  align-items: center; justify-content: center; font-size: 1.15rem; font-weight: 600; z-index: 5;
+  text-shadow: 0 0 6px var(--background-fill-primary); }
 footer { display: none !important; }
 """
 
@@ -32,6 +39,19 @@ JS = """
 """
 
 PIXELATED_JS = "(on) => { document.body.classList.toggle('pixelated', !!on); return on; }"
+
+
+BUSY_TARGETS = "#compose-candidates, #compose-lineage"
+BUSY_MESSAGE = "Working out the next round…"
+
+
+def busy_js(on: bool) -> str:
+    """Browser code that covers the compose candidates and lineage while a round is worked out
+    (a click on them meanwhile would be dropped by Gradio: its events take one trigger at a time)."""
+    action = (f"el.classList.add('studio-busy'); el.dataset.busy = el.id === 'compose-candidates' ? "
+              f"{BUSY_MESSAGE!r} : '';") if on \
+        else "el.classList.remove('studio-busy');"
+    return f"() => {{ document.querySelectorAll({BUSY_TARGETS!r}).forEach(el => {{ {action} }}); }}"
 
 
 def goto_tab(event, tab_id: str) -> None:
