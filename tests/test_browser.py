@@ -184,6 +184,9 @@ def test_quick_buttons_say_what_happened(page):
     open_tab(page, "Compose")
     page.locator("#compose-keep").click()
     expect(toast(page, "start a composite first")).to_be_visible()
+    page.locator("#compose-undo").click()  # a round event that fails: refused, and the cover goes
+    expect(toast(page, "start a composite first")).to_contain_text("(2)")  # Gradio counts a repeated message
+    expect(page.locator("#compose-candidates.studio-busy")).to_have_count(0)
     open_tab(page, "Browse")
     page.locator("#browse-grid img").nth(2).click()
     expect(page.locator("#browse-info")).to_contain_text("seed 2")
@@ -234,3 +237,18 @@ def test_an_optimizer_change_mid_composite_is_said_and_can_go_on_from_the_choice
     expect(status).to_contain_text("optimizer elitist")
     expect(status).not_to_contain_text("applies to the next composite")
     expect(page.locator("#compose-best img")).to_have_attribute("src", choice)  # it goes on from the choice
+
+
+def test_foreign_files_on_the_png_box_are_named_for_what_they_are(page, tmp_path):
+    from PIL import Image
+
+    open_tab(page, "Keep & share")
+    for name, what in (("photo.jpg", "a JPEG image"), ("anim.gif", "a GIF image"), ("scan.tiff", "a TIFF image")):
+        Image.new("RGB", (8, 8), (200, 10, 10)).save(tmp_path / name)
+        page.locator("#open-file input[type=file]").set_input_files(str(tmp_path / name))
+        expect(toast(page, f"{name} is {what}: drop a PNG exported by the studio")).to_be_visible()
+    png = tmp_path / "renamed.json"  # a PNG with a session's name: no decoder text
+    Image.new("RGB", (8, 8)).save(png, format="PNG")
+    page.locator("#open-file input[type=file]").set_input_files(str(png))
+    expect(toast(page, "no studio metadata")).to_be_visible()
+    expect(page.get_by_text("codec can't decode")).to_have_count(0)

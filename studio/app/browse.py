@@ -149,13 +149,13 @@ def build(ctx: Ctx) -> SimpleNamespace:
             ui.steps = gr.Slider(3, 16, value=8, step=1, label="Steps")
             ui.make_gif = gr.Button("Make GIF", size="sm")
         with gr.Row(equal_height=False):
-            ui.end_a = gr.Image(label="A", format="png", interactive=False, height=120, min_width=100, scale=0,
-                                elem_classes="big", buttons=[])
+            ui.end_a = gr.Image(label="A", format="png", interactive=False, height=120, min_width=120, scale=0,
+                                elem_classes=["big", "end-image"], elem_id="browse-end-a", buttons=[])
             ui.strip = gr.Gallery(label="A → B", columns=8, allow_preview=False, format="png", scale=5,
                                   elem_classes="tiles small", fit_columns=False, elem_id="browse-strip", buttons=[], height="auto",
                                   interactive=False)
-            ui.end_b = gr.Image(label="B", format="png", interactive=False, height=120, min_width=100, scale=0,
-                                elem_classes="big", buttons=[])
+            ui.end_b = gr.Image(label="B", format="png", interactive=False, height=120, min_width=120, scale=0,
+                                elem_classes=["big", "end-image"], elem_id="browse-end-b", buttons=[])
         ui.gif = gr.Image(label="Interpolation GIF", visible=False, format="gif", interactive=False, height=256)
     # API-only inputs: which gallery a programmatic selection refers to, and the tile index
     ui.api_source = gr.Textbox("grid", visible=False)

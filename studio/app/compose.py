@@ -361,7 +361,8 @@ def _round_event(trigger, fn, inputs: list, outputs: list, **kwargs):
     are covered ("Working out the next round…") and take no clicks until it answers, success or not."""
     trigger(None, None, None, js=busy_js(True), queue=False, show_progress="hidden", api_visibility="private")
     event = trigger(fn, inputs, outputs, **ROUND_EVENTS, **kwargs)
-    event.then(None, None, None, js=busy_js(False), queue=False, show_progress="hidden", api_visibility="private")
+    for after in (event.success, event.failure):  # (.then does not follow a failed event in Gradio 6.31)
+        after(None, None, None, js=busy_js(False), queue=False, show_progress="hidden", api_visibility="private")
     return event
 
 

@@ -150,7 +150,15 @@ def _wire_shared(demo: gr.Blocks, ctx: Ctx, ui: SimpleNamespace, state: gr.State
     k.kept_remove.click(on_kept_remove, [state], [state, k.kept, k.kept_export], api_visibility="private", **fast)
     moved = [state, k.open_msg] + refresh_outputs(ui)
     goto_tab(k.kept_continue.click(on_kept_continue, [state], moved, api_visibility="private", **fast), "browse")
-    # uploads go through the queue: Gradio 6 shows no error toast for a non-queued upload event
-    goto_tab(k.open.upload(on_open, [state, k.open], moved, api_name="open_file", concurrency_limit=4,
-                           concurrency_id="uploads", show_progress="hidden"), "browse")
+    opened = k.open.upload(on_open, [state, k.open], moved, api_name="open_file", concurrency_limit=4,
+                           concurrency_id="uploads", show_progress="hidden")
+    goto_tab(opened, "browse")
+    # the box empties either way, ready for the next file (the message says what became of this one)
+    # (.then does not follow a failed event in Gradio 6.31: measured; so .success and .failure)
+    for after in (opened.success, opened.failure):
+        after(_empty, None, [k.open], api_visibility="private", **fast)
     k.save.click(on_save, [state], [k.session_file], api_name="save_session", **fast)
+
+
+def _empty():
+    return None  # an empty upload box

@@ -14,6 +14,11 @@ body.pixelated .tiles img, body.pixelated .big img, body.pixelated .gstrip img {
 .tiles .grid-wrap, .tiles .grid-wrap.fixed-height { height: auto !important; max-height: none !important;
   min-height: 0 !important; overflow: visible !important; }
 .tiles .thumbnail-item { aspect-ratio: 1 / 1; }
+/* small strips: the label gets its own line instead of covering the first tiles; captions wrap
+   (a kept image's "12. variation" was cut to "12. variati…") */
+.tiles.small .grid-wrap { padding-top: 2rem; }
+.tiles.small .caption-label { white-space: normal; max-width: 94%; overflow-wrap: anywhere; }
+.end-image { min-width: 120px !important; }
 .big img { width: 100%; height: 100%; object-fit: contain; }
 #compose-lineage button, #compose-lineage .image-frame { width: 100%; height: 100%; display: flex;
   justify-content: flex-start; align-items: flex-end; }
