@@ -127,9 +127,9 @@ def _not_studio_file(p: Path, kind: str) -> str:
     """One line for a dropped file that is neither a PNG nor a session: what it is, what is expected."""
     if kind == "other" and p.suffix.lower() == ".json":
         return f"{p.name} is not a session file (its content is not JSON); {EXPECTED}."
-    what = f"a {kind} image" if kind != "other" else "not an image or a session file"
-    hint = " (to find a similar generation, use the picture in Inspire)" if kind != "other" else ""
-    return f"{p.name} is {what}: {EXPECTED}{hint}."
+    if kind == "other":
+        return f"{p.name}: not an image file, nor a session .json; {EXPECTED}."
+    return f"{p.name} is a {kind} image: {EXPECTED} (to find a similar generation, use the picture in Inspire)."
 
 
 def _open_session(ctx: Ctx, st: UserState, p: Path) -> str:
