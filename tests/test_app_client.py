@@ -11,14 +11,13 @@ from gradio_client.exceptions import AppError
 from PIL import Image
 
 from studio.app.compose import LINEAGE_CELL, LINEAGE_GAP
+from studio.app.factory import refresh_outputs
 from optimizers import STUDIO_REALISM
 from studio.app.testing import running
 from studio.testing import TINYRGB_REALISM, write_tiny_catalog
 from studio.imageio import read_png_meta, save_png
 
 ENCODER_WEIGHTS = (0.0,) * 6  # the encoder slots of /inspire (tiny-enc is the first)
-# /open_file returns its message, then every display the session drives (see factory.refresh_outputs)
-OPEN_INFO, OPEN_CANDIDATES, OPEN_LINEAGE = 10, 17, 18
 
 
 @pytest.fixture(scope="module")
@@ -31,6 +30,12 @@ def server(tmp_path_factory):
 @pytest.fixture
 def client(server) -> Client:
     return Client(server[1], verbose=False, download_files=False)  # a fresh browser session each test
+
+
+def refreshed(demo, component) -> int:
+    """Where `component` is among the displays a model switch or a session load refreshes
+    (`factory.refresh_outputs`): /set_model returns them in that order, /open_file after its message."""
+    return [id(c) for c in refresh_outputs(demo.studio_ui)].index(id(component))
 
 
 def paths(gallery) -> list[str]:
@@ -64,10 +69,10 @@ def test_named_endpoints_exist(client):
         assert f"/{name}" in names
 
 
-def test_a_model_switch_sets_that_models_realism_weight(client):
-    # /set_model returns every display the session drives; the Inspire realism slider is 4th from the end
-    assert client.predict("tinyrgb", api_name="/set_model")[-4] == TINYRGB_REALISM
-    assert client.predict("tiny", api_name="/set_model")[-4] == STUDIO_REALISM
+def test_a_model_switch_sets_that_models_realism_weight(client, server):
+    realism = refreshed(server[0], server[0].studio_ui.inspire.w_realism)
+    assert client.predict("tinyrgb", api_name="/set_model")[realism] == TINYRGB_REALISM
+    assert client.predict("tiny", api_name="/set_model")[realism] == STUDIO_REALISM
 
 
 def test_generate_pages_are_reproducible(client, server):
@@ -208,7 +213,7 @@ def test_export_png_and_continue_from_it(client, server):
     other = Client(server[1], verbose=False, download_files=False)
     out = other.predict(handle_file(export), api_name="/open_file")
     assert "Continuing from" in out[0] and "seed 7 of model `tiny`" in out[0]
-    assert "from PNG" in out[OPEN_INFO]
+    assert "from PNG" in out[1 + refreshed(server[0], server[0].studio_ui.browse.info)]
     # the other session continues from the same latent: composing from it starts there
     *_, status = other.predict("browse", 4, "pick", 0.5, 0, api_name="/compose_start")
     assert "Round 1" in status
@@ -248,8 +253,10 @@ def test_session_saves_and_restores_the_same_images(client, server):
     out = fresh.predict(handle_file(saved), api_name="/open_file")
     assert "Restored session" in out[0]
     # the compose round on screen comes back identical, and the lineage with it
-    assert [digest(p) for p in paths(out[OPEN_CANDIDATES])] == [digest(p) for p in paths(candidates)]
-    assert strip_rounds(out[OPEN_LINEAGE]) == 1
+    compose = server[0].studio_ui.compose
+    shown = paths(out[1 + refreshed(server[0], compose.candidates)])
+    assert [digest(p) for p in shown] == [digest(p) for p in paths(candidates)]
+    assert strip_rounds(out[1 + refreshed(server[0], compose.lineage)]) == 1
     restored = fresh.predict(3, 1, 9, 0, api_name="/generate")
     original = client.predict(3, 1, 9, 0, api_name="/generate")
     assert [digest(p) for p in paths(restored)] == [digest(p) for p in paths(original)]

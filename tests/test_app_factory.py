@@ -32,12 +32,14 @@ def test_building_loads_no_model(built):
     assert catalog._cache == {}
 
 
-def test_cheap_events_skip_the_queue_and_searches_are_bounded(built):
+def test_cheap_events_are_queued_without_a_limit_and_searches_are_bounded(built):
     _catalog, demo = built
     fns = endpoints(demo)
     for name in ("generate", "select", "variations", "interpolate", "compose_start", "compose_round",
                  "compose_rewind", "keep", "stop", "save_session", "set_model"):
-        assert fns[name].queue is False, name
+        # queued: only queued events show their gr.Info / gr.Error on screen (issue 25, item 1);
+        # without a concurrency limit, so they never wait behind a search
+        assert fns[name].queue is not False and fns[name].concurrency_limit is None, name
     search = fns["inspire"]
     assert search.queue is not False and search.concurrency_limit == 1 and search.concurrency_id == "search"
     assert demo._queue.max_size == 64

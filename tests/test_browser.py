@@ -111,18 +111,22 @@ def test_three_compose_rounds_by_clicking(page):
     def sources():
         return page.locator("#compose-candidates img").evaluate_all("els => els.map(e => e.src)")
 
+    first_choice = None
     for r in range(3):
         before = sources()
         page.locator("#compose-candidates img").nth([4, 0, 8][r]).click()
         expect(page.locator("#compose-status")).to_contain_text(f"Round {r + 2}")
+        first_choice = first_choice or page.locator("#compose-best img").get_attribute("src")
         expect(page.locator("#compose-lineage")).to_contain_text("round 1" if r == 0 else f"rounds 1–{r + 1}")
         expect(page.locator("#compose-candidates img").last).not_to_have_attribute("src", before[-1])
         assert len(set(sources()) - set(before)) >= 7  # new candidates (the current choice may stay)
     expect(page.locator("#compose-best img")).to_have_count(1)
     shot(page, "compose")
-    click_lineage_round(page, 1)  # branch from round 2
+    click_lineage_round(page, 0)  # back to round 1's choice: it is current again, round 2 to choose
     expect(page.locator("#compose-status")).to_contain_text("Round 2")
     expect(page.locator("#compose-lineage")).to_contain_text("Lineage: round 1 ")
+    # served files are named by their content: the same picture as right after round 1
+    expect(page.locator("#compose-best img")).to_have_attribute("src", first_choice)
 
 
 def click_lineage_round(page, j: int) -> None:
@@ -167,3 +171,85 @@ def test_bad_upload_shows_a_message_and_the_app_keeps_serving(page, tmp_path):
     page.locator("#browse-grid img").nth(1).click()
     expect(page.locator("#browse-info")).to_contain_text("seed 1")
     time.sleep(0.2)
+
+
+def toast(page, text: str):
+    return page.locator("[data-testid=toast-body]").filter(has_text=text)
+
+
+def test_quick_buttons_say_what_happened(page):
+    page.locator("#browse-keep").click()  # nothing selected yet: a refusal on screen, not a silent 500
+    expect(toast(page, "select an image first")).to_be_visible()
+    page.get_by_role("button", name="Set selected as A").click()
+    expect(toast(page, "then set it as an end of the interpolation")).to_be_visible()
+    open_tab(page, "Compose")
+    page.locator("#compose-keep").click()
+    expect(toast(page, "start a composite first")).to_be_visible()
+    page.locator("#compose-undo").click()  # a round event that fails: refused, and the cover goes
+    expect(toast(page, "start a composite first (random, from Browse or from Inspire)")).to_be_visible()
+    expect(page.locator("#compose-candidates.studio-busy")).to_have_count(0)
+    open_tab(page, "Browse")
+    page.locator("#browse-grid img").nth(2).click()
+    expect(page.locator("#browse-info")).to_contain_text("seed 2")
+    page.locator("#browse-keep").click()
+    expect(toast(page, "Kept — see the Keep & share tab")).to_be_visible()
+    shot(page, "kept-toast")
+
+
+def test_a_slow_round_covers_the_candidates_and_takes_no_second_click(page, monkeypatch):
+    from studio.app import compose
+
+    def slow_choose(*args, **kwargs):
+        time.sleep(3)  # a bayes-image round on a busy CPU
+        return real_choose(*args, **kwargs)
+
+    real_choose = compose.choose
+    monkeypatch.setattr(compose, "choose", slow_choose)
+    open_tab(page, "Compose")
+    page.locator("#compose-new").click()
+    expect(page.locator("#compose-candidates img")).to_have_count(9)
+    page.locator("#compose-candidates img").nth(0).click()
+    covered = page.locator("#compose-candidates.studio-busy")
+    expect(covered).to_have_attribute("data-busy", "Working out the next round…")
+    shot(page, "compose-busy")
+    page.locator("#compose-candidates img").nth(1).click(force=True)  # lands on nothing while covered
+    expect(page.locator("#compose-status")).to_contain_text("Round 2")
+    expect(covered).to_have_count(0)
+    time.sleep(4)  # a second pick, had it got through, would have finished by now
+    expect(page.locator("#compose-status")).to_contain_text("Round 2")
+    expect(page.locator("#compose-lineage")).to_contain_text("Lineage: round 1 ")
+
+
+def test_an_optimizer_change_mid_composite_is_said_and_can_go_on_from_the_choice(page):
+    open_tab(page, "Compose")
+    page.locator("#compose-new").click()
+    page.locator("#compose-candidates img").nth(3).click()
+    expect(page.locator("#compose-status")).to_contain_text("Round 2")
+    choice = page.locator("#compose-best img").get_attribute("src")
+    page.locator("#compose-advanced").get_by_text("Advanced").click()
+    page.locator("#compose-optimizer input").click()
+    page.get_by_role("option", name="elitist", exact=True).click()
+    status = page.locator("#compose-status")
+    expect(status).to_contain_text("Optimizer elitist: applies to the next composite")
+    expect(status).to_contain_text("Round 2")  # the composite in progress is untouched
+    expect(toast(page, "applies to the next composite")).to_be_visible()
+    page.locator("#compose-from-best").click()
+    expect(status).to_contain_text("Round 1")
+    expect(status).to_contain_text("optimizer elitist")
+    expect(status).not_to_contain_text("applies to the next composite")
+    expect(page.locator("#compose-best img")).to_have_attribute("src", choice)  # it goes on from the choice
+
+
+def test_foreign_files_on_the_png_box_are_named_for_what_they_are(page, tmp_path):
+    from PIL import Image
+
+    open_tab(page, "Keep & share")
+    for name, what in (("photo.jpg", "a JPEG image"), ("anim.gif", "a GIF image"), ("scan.tiff", "a TIFF image")):
+        Image.new("RGB", (8, 8), (200, 10, 10)).save(tmp_path / name)
+        page.locator("#open-file input[type=file]").set_input_files(str(tmp_path / name))
+        expect(toast(page, f"{name} is {what}: drop a PNG exported by the studio")).to_be_visible()
+    png = tmp_path / "renamed.json"  # a PNG with a session's name: no decoder text
+    Image.new("RGB", (8, 8)).save(png, format="PNG")
+    page.locator("#open-file input[type=file]").set_input_files(str(png))
+    expect(toast(page, "no studio metadata")).to_be_visible()
+    expect(page.get_by_text("codec can't decode")).to_have_count(0)

@@ -1,7 +1,7 @@
 """Browse: pages of generations from a seed, variations around a pick, slerp strips between two picks.
 
 Callbacks are plain functions of (ctx, state, inputs) that return display values; `build` lays out
-the tab and `wire` connects events once every tab exists. All of them are cheap and skip the queue.
+the tab and `wire` connects events once every tab exists. All of them are cheap (`context.FAST`).
 """
 from __future__ import annotations
 
@@ -149,13 +149,13 @@ def build(ctx: Ctx) -> SimpleNamespace:
             ui.steps = gr.Slider(3, 16, value=8, step=1, label="Steps")
             ui.make_gif = gr.Button("Make GIF", size="sm")
         with gr.Row(equal_height=False):
-            ui.end_a = gr.Image(label="A", format="png", interactive=False, height=120, min_width=100, scale=0,
-                                elem_classes="big", buttons=[])
+            ui.end_a = gr.Image(label="A", format="png", interactive=False, height=120, min_width=120, scale=0,
+                                elem_classes=["big", "end-image"], elem_id="browse-end-a", buttons=[])
             ui.strip = gr.Gallery(label="A → B", columns=8, allow_preview=False, format="png", scale=5,
                                   elem_classes="tiles small", fit_columns=False, elem_id="browse-strip", buttons=[], height="auto",
                                   interactive=False)
-            ui.end_b = gr.Image(label="B", format="png", interactive=False, height=120, min_width=100, scale=0,
-                                elem_classes="big", buttons=[])
+            ui.end_b = gr.Image(label="B", format="png", interactive=False, height=120, min_width=120, scale=0,
+                                elem_classes=["big", "end-image"], elem_id="browse-end-b", buttons=[])
         ui.gif = gr.Image(label="Interpolation GIF", visible=False, format="gif", interactive=False, height=256)
     # API-only inputs: which gallery a programmatic selection refers to, and the tile index
     ui.api_source = gr.Textbox("grid", visible=False)
@@ -165,8 +165,12 @@ def build(ctx: Ctx) -> SimpleNamespace:
 
 
 def wire(ctx: Ctx, ui: SimpleNamespace, state: gr.State) -> None:
-    fast = FAST
+    _wire_pages(ctx, ui, state)
+    _wire_picks(ctx, ui, state)
+    _wire_interpolation(ctx, ui, state)
 
+
+def _wire_pages(ctx: Ctx, ui: SimpleNamespace, state: gr.State) -> None:
     @friendly
     def on_generate(st, seed, page, n, t):
         items = generate(ctx, st, seed, page, n, t)
@@ -179,6 +183,16 @@ def wire(ctx: Ctx, ui: SimpleNamespace, state: gr.State) -> None:
             return st, page, on_generate(st, seed, page, n, t)[1]
         return on_step
 
+    page_inputs = [state, ui.seed, ui.page, ui.n, ui.truncation]
+    ui.seed.submit(on_generate, page_inputs, [state, ui.grid], api_name="generate", **FAST)
+    for trigger in (ui.n.change, ui.truncation.release, ui.page.submit):
+        trigger(on_generate, page_inputs, [state, ui.grid], api_visibility="private", **FAST)
+    ui.prev.click(stepper(-1), page_inputs, [state, ui.page, ui.grid], api_visibility="private", **FAST)
+    ui.next.click(stepper(+1), page_inputs, [state, ui.page, ui.grid], api_visibility="private", **FAST)
+
+
+def _wire_picks(ctx: Ctx, ui: SimpleNamespace, state: gr.State) -> None:
+    """A click on any gallery selects; the variations around the selection follow."""
     def after_select(st, strength):
         image, text, export = selected_panel(ctx, st)
         return st, image, text, export, vary(ctx, st, strength)
@@ -203,6 +217,16 @@ def wire(ctx: Ctx, ui: SimpleNamespace, state: gr.State) -> None:
     def on_reshuffle(st, strength):
         return st, vary(ctx, st, strength, reshuffle=True)
 
+    sel_out = [state, ui.selected, ui.info, ui.export, ui.variations]
+    for source, gallery in (("grid", ui.grid), ("variations", ui.variations), ("strip", ui.strip)):
+        gallery.select(on_pick(source), [state, ui.strength], sel_out, api_visibility="private", **FAST)
+    ui.api_select.click(api_select, [state, ui.api_source, ui.api_index, ui.strength], sel_out,
+                        api_name="select", **FAST)
+    ui.strength.release(on_vary, [state, ui.strength], [state, ui.variations], api_name="variations", **FAST)
+    ui.reshuffle.click(on_reshuffle, [state, ui.strength], [state, ui.variations], api_visibility="private", **FAST)
+
+
+def _wire_interpolation(ctx: Ctx, ui: SimpleNamespace, state: gr.State) -> None:
     def end_setter(which: int):
         @friendly
         def on_set_end(st, steps):
@@ -219,22 +243,8 @@ def wire(ctx: Ctx, ui: SimpleNamespace, state: gr.State) -> None:
     def on_gif(st):
         return gr.update(value=interpolation_gif(ctx, st), visible=True)
 
-    page_inputs = [state, ui.seed, ui.page, ui.n, ui.truncation]
-    ui.seed.submit(on_generate, page_inputs, [state, ui.grid], api_name="generate", **fast)
-    for trigger in (ui.n.change, ui.truncation.release, ui.page.submit):
-        trigger(on_generate, page_inputs, [state, ui.grid], api_visibility="private", **fast)
-    ui.prev.click(stepper(-1), page_inputs, [state, ui.page, ui.grid], api_visibility="private", **fast)
-    ui.next.click(stepper(+1), page_inputs, [state, ui.page, ui.grid], api_visibility="private", **fast)
-
-    sel_out = [state, ui.selected, ui.info, ui.export, ui.variations]
-    for source, gallery in (("grid", ui.grid), ("variations", ui.variations), ("strip", ui.strip)):
-        gallery.select(on_pick(source), [state, ui.strength], sel_out, api_visibility="private", **fast)
-    ui.api_select.click(api_select, [state, ui.api_source, ui.api_index, ui.strength], sel_out,
-                        api_name="select", **fast)
-    ui.strength.release(on_vary, [state, ui.strength], [state, ui.variations], api_name="variations", **fast)
-    ui.reshuffle.click(on_reshuffle, [state, ui.strength], [state, ui.variations], api_visibility="private", **fast)
     ends = [state, ui.end_a, ui.end_b, ui.strip]
-    ui.set_a.click(end_setter(0), [state, ui.steps], ends, api_visibility="private", **fast)
-    ui.set_b.click(end_setter(1), [state, ui.steps], ends, api_visibility="private", **fast)
-    ui.steps.release(on_interpolate, [state, ui.steps], [state, ui.strip], api_name="interpolate", **fast)
+    ui.set_a.click(end_setter(0), [state, ui.steps], ends, api_visibility="private", **FAST)
+    ui.set_b.click(end_setter(1), [state, ui.steps], ends, api_visibility="private", **FAST)
+    ui.steps.release(on_interpolate, [state, ui.steps], [state, ui.strip], api_name="interpolate", **FAST)
     ui.make_gif.click(on_gif, [state], [ui.gif], api_name="interpolation_gif")

@@ -3,7 +3,7 @@
 The preference search (`optimizers.PreferenceSearch`) proposes; the session records every round
 (candidates as nodes under the previous choice, and the choice), so the lineage strip, undo and
 branching from an earlier round are views of that tree. A round is cheap: one batch of k
-generations and k small PNGs, no queue; except with bayes-image, whose proposals are inversions
+generations and k small PNGs, no concurrency limit; except with bayes-image, whose proposals are inversions
 (seconds of CPU), so those rounds are computed one at a time (`Ctx.heavy_round`). The lineage
 goes out as one strip image (a click maps its x to a round): Gradio checks and caches every file
 of a response, ~2 ms each on 2 cores, so 24 thumbnails as gallery items cost more than the
@@ -22,7 +22,7 @@ from optimizers.subspace import shipped_subspace
 from studio.app.context import Ctx, FAST, friendly
 from studio.app.render import single, tiles
 from studio.app.state import UserState, View
-from studio.app.theme import goto_tab
+from studio.app.theme import busy_js, goto_tab
 from studio.imageio import to_pil
 from studio.session import Session, SessionError
 
@@ -31,7 +31,7 @@ OPTIMIZERS = ("auto", "elitist", "bayes", "bayes-image", "DiscreteOnePlusOne", "
 METHODS = {"pick": "Pick the best", "rank": "Rank them"}
 LINEAGE_SHOWN = 24  # rounds shown in the lineage strip (the most recent ones)
 LINEAGE_CELL, LINEAGE_GAP = 64, 4  # px per round in the strip (smaller models upscaled), px between
-LINEAGE_HINT = "click a round to go back and choose again (branch)"
+LINEAGE_HINT = "click one to go back to that choice and branch from it"
 
 
 def start(ctx: Ctx, st: UserState, *, k: int, method: str, strength: float, source: str, seed: int,
@@ -69,7 +69,7 @@ def start(ctx: Ctx, st: UserState, *, k: int, method: str, strength: float, sour
                                   seed=int(seed), start=z0, optimizer=name, generator=ctx.model(s.model),
                                   basis=None if sub is None else sub.basis, center=None if sub is None else sub.center)
     st.compose_round, st.compose_parent, st.ranking = None, start_node, []
-    st.lineage_thumbs = {}
+    st.lineage_thumbs, st.compose_pending = {}, None
     s.settings["compose"] = {"k": k, "method": method, "strength": float(strength), "seed": int(seed),
                              "start": start_node, "optimizer": optimizer, "directions": sub is not None}
 
@@ -245,11 +245,31 @@ def best_image(ctx: Ctx, st: UserState):
 
 def status(st: UserState) -> str:
     pref = _pref(st)
-    head = f"**Round {pref.rounds + 1}** · {pref.k} candidates · strength {pref.strength:g}"
+    optimizer = st.session.settings.get("compose", {}).get("optimizer", "auto")
+    head = f"**Round {pref.rounds + 1}** · {pref.k} candidates · strength {pref.strength:g} · optimizer {optimizer}"
     if pref.method == "pick":
-        return head + " — click the one closest to what you want."
-    ranked = ", ".join(str(i + 1) for i in st.ranking) or "none yet"
-    return head + f" — click them from best to worst ({len(st.ranking)}/{pref.k - 1}; ranked: {ranked})."
+        text = head + " — click the one closest to what you want."
+    else:
+        ranked = ", ".join(str(i + 1) for i in st.ranking) or "none yet"
+        text = head + f" — click them from best to worst ({len(st.ranking)}/{pref.k - 1}; ranked: {ranked})."
+    return text + (f"\n\n{st.compose_pending}" if st.compose_pending else "")
+
+
+def pending_settings(st: UserState, *, k: int, method: str, optimizer: str) -> str | None:
+    """What the start-only settings on screen change for the composite in progress (they apply when
+    a composite starts), as a sentence; None when nothing differs or no composite runs."""
+    if st.compose is None:
+        return None
+    live = st.session.settings.get("compose", {})
+    changed = [f"optimizer {optimizer}" if optimizer != live.get("optimizer", "auto") else "",
+               f"{int(k)} candidates" if int(k) != live.get("k") else "",
+               METHODS.get(method, method).lower() if method != live.get("method") else ""]
+    changed = [c for c in changed if c]
+    if not changed:
+        return None
+    return (f"{', '.join(changed).capitalize()}: applies to the next composite. This one keeps "
+            f"{live.get('optimizer', 'auto')}; press **Start from current choice** to go on from your "
+            "current choice with the new settings.")
 
 
 def _candidates(st: UserState, images: torch.Tensor):
@@ -290,15 +310,17 @@ def build(ctx: Ctx) -> SimpleNamespace:
                 ui.k = gr.Radio(list(K_CHOICES), value=9, label="Candidates per round", min_width=150)
                 ui.method = gr.Radio([(v, k) for k, v in METHODS.items()], value="pick", label="Feedback",
                                      min_width=150)
-            with gr.Accordion("Advanced", open=False):
+            with gr.Accordion("Advanced", open=False, elem_id="compose-advanced"):
                 with gr.Row():
                     ui.seed = gr.Number(0, label="Seed", precision=0, minimum=0, min_width=80)
-                    ui.optimizer = gr.Dropdown(list(OPTIMIZERS), value="auto", label="Optimizer", min_width=160)
+                    ui.optimizer = gr.Dropdown(list(OPTIMIZERS), value="auto", label="Optimizer", min_width=160,
+                                               elem_id="compose-optimizer")
                 ui.directions = gr.Checkbox(True, label="Move along the model's main image directions (when shipped)")
             with gr.Row():
                 ui.new_random = gr.Button("New from random", size="sm", variant="primary", elem_id="compose-new")
                 ui.from_browse = gr.Button("Start from Browse pick", size="sm")
                 ui.from_inspire = gr.Button("Start from inspiration", size="sm")
+                ui.from_best = gr.Button("Start from current choice", size="sm", elem_id="compose-from-best")
     ui.lineage = gr.Image(label=lineage_label(0, 0), format="png", interactive=False, buttons=[],
                           elem_classes="gstrip", elem_id="compose-lineage", height=LINEAGE_CELL + 40)
     ui.api_choice = gr.Textbox(visible=False)  # "3" (a pick) or "3,0,1,..." (a ranking), 0-based
@@ -321,37 +343,50 @@ def refresh_values(ctx: Ctx, st: UserState) -> list:
     return list(round_view(ctx, st))
 
 
-def wire(ctx: Ctx, ui: SimpleNamespace, state: gr.State, app: SimpleNamespace) -> None:
-    # a spinner on the outputs: most drivers answer in milliseconds, but "bayes-image" inverts every
-    # proposal (seconds a round on the CPU) and computes its pixel prior when it starts
-    round_events = {**FAST, "show_progress": "minimal"}
-    out = [state] + refresh_outputs(ui)
+# a spinner on the outputs: most drivers answer in milliseconds, but "bayes-image" inverts every
+# proposal (seconds a round on the CPU) and computes its pixel prior when it starts
+ROUND_EVENTS = {**FAST, "show_progress": "minimal"}
 
-    def starter(source: str):
+
+def wire(ctx: Ctx, ui: SimpleNamespace, state: gr.State, app: SimpleNamespace) -> None:
+    out = [state] + refresh_outputs(ui)
+    _wire_starts(ctx, ui, state, app, out)
+    _wire_rounds(ctx, ui, state, out)
+    _wire_moves(ctx, ui, state, out)
+    _wire_settings(ui, state)
+
+
+def _round_event(trigger, fn, inputs: list, outputs: list, **kwargs):
+    """`trigger(fn, ...)` for a callback that works out a new round: the candidates and the lineage
+    are covered ("Working out the next round…") and take no clicks until it answers, success or not."""
+    trigger(None, None, None, js=busy_js(True), queue=False, show_progress="hidden", api_visibility="private")
+    event = trigger(fn, inputs, outputs, **ROUND_EVENTS, **kwargs)
+    for after in (event.success, event.failure):  # (.then does not follow a failed event in Gradio 6.31)
+        after(None, None, None, js=busy_js(False), queue=False, show_progress="hidden", api_visibility="private")
+    return event
+
+
+def _wire_starts(ctx: Ctx, ui: SimpleNamespace, state: gr.State, app: SimpleNamespace, out: list) -> None:
+    def starter(source: str | None):
         @friendly
-        def on_start(st, k, method, strength, seed, optimizer, directions):
-            start(ctx, st, k=k, method=method, strength=strength, source=source, seed=seed, optimizer=optimizer,
+        def on_start(st, *args):
+            src, (k, method, strength, seed, optimizer, directions) = (source, args) if source else (args[0], args[1:])
+            start(ctx, st, k=k, method=method, strength=strength, source=src, seed=seed, optimizer=optimizer,
                   directions=directions)
             return [st, *round_view(ctx, st)]
         return on_start
 
-    start_inputs = [state, ui.k, ui.method, ui.strength, ui.seed, ui.optimizer, ui.directions]
-    ui.new_random.click(starter("random"), start_inputs, out, api_visibility="private", **round_events)
-    ui.from_browse.click(starter("browse"), start_inputs, out, api_visibility="private", **round_events)
-    ui.from_inspire.click(starter("inspire"), start_inputs, out, api_visibility="private", **round_events)
+    settings = [ui.k, ui.method, ui.strength, ui.seed, ui.optimizer, ui.directions]
+    for button, source in ((ui.new_random, "random"), (ui.from_browse, "browse"), (ui.from_inspire, "inspire"),
+                           (ui.from_best, "best")):
+        _round_event(button.click, starter(source), [state, *settings], out, api_visibility="private")
     for button, source in ((app.browse.compose, "browse"), (app.inspire.compose, "inspire")):
-        goto_tab(button.click(starter(source), start_inputs, out, api_visibility="private", **round_events), "compose")
+        goto_tab(_round_event(button.click, starter(source), [state, *settings], out, api_visibility="private"),
+                 "compose")
+    _round_event(ui.api_start.click, starter(None), [state, ui.api_source, *settings], out, api_name="compose_start")
 
-    @friendly
-    def api_start(st, source, k, method, strength, seed, optimizer, directions):
-        start(ctx, st, k=k, method=method, strength=strength, source=source, seed=seed, optimizer=optimizer,
-              directions=directions)
-        return [st, *round_view(ctx, st)]
 
-    ui.api_start.click(api_start, [state, ui.api_source, ui.k, ui.method, ui.strength, ui.seed, ui.optimizer,
-                                   ui.directions], out,
-                       api_name="compose_start", **round_events)
-
+def _wire_rounds(ctx: Ctx, ui: SimpleNamespace, state: gr.State, out: list) -> None:
     @friendly
     def on_click(st, evt: gr.SelectData):
         if click(ctx, st, int(evt.index)):
@@ -369,14 +404,18 @@ def wire(ctx: Ctx, ui: SimpleNamespace, state: gr.State, app: SimpleNamespace) -
         choose(ctx, st, order)
         return [st, *round_view(ctx, st)]
 
-    ui.candidates.select(on_click, [state], out, api_visibility="private", **round_events)
-    ui.api_round.click(api_round, [state, ui.api_choice], out, api_name="compose_round", **round_events)
+    _round_event(ui.candidates.select, on_click, [state], out, api_visibility="private")
+    _round_event(ui.api_round.click, api_round, [state, ui.api_choice], out, api_name="compose_round")
 
+
+def _wire_moves(ctx: Ctx, ui: SimpleNamespace, state: gr.State, out: list) -> None:
+    """Back along the lineage (a click on a round's choice, undo) and a new strength."""
     @friendly
     def on_lineage(st, evt: gr.SelectData):
         if not isinstance(evt.index, (list, tuple)) or len(evt.index) != 2:
             raise ValueError("click a round in the lineage strip")
-        rewind(ctx, st, lineage_round_at(st, evt.index[0]))
+        # a thumbnail is that round's choice: back to it, choosing again from the round after it
+        rewind(ctx, st, lineage_round_at(st, evt.index[0]) + 1)
         return [st, *round_view(ctx, st)]
 
     @friendly
@@ -396,7 +435,21 @@ def wire(ctx: Ctx, ui: SimpleNamespace, state: gr.State, app: SimpleNamespace) -
         set_strength(ctx, st, strength)
         return [st, *round_view(ctx, st)]
 
-    ui.lineage.select(on_lineage, [state], out, api_visibility="private", **round_events)
-    ui.api_rewind.click(api_rewind, [state, ui.api_to_round], out, api_name="compose_rewind", **round_events)
-    ui.undo.click(on_undo, [state], out, api_visibility="private", **round_events)
-    ui.strength.release(on_strength, [state, ui.strength], out, api_visibility="private", **round_events)
+    _round_event(ui.lineage.select, on_lineage, [state], out, api_visibility="private")
+    _round_event(ui.api_rewind.click, api_rewind, [state, ui.api_to_round], out, api_name="compose_rewind")
+    _round_event(ui.undo.click, on_undo, [state], out, api_visibility="private")
+    _round_event(ui.strength.release, on_strength, [state, ui.strength], out, api_visibility="private")
+
+
+def _wire_settings(ui: SimpleNamespace, state: gr.State) -> None:
+    """The optimizer, k and feedback apply when a composite starts: say so when they change mid-way."""
+    @friendly
+    def on_setting(st, k, method, optimizer):
+        st.compose_pending = pending_settings(st, k=k, method=method, optimizer=optimizer)
+        if st.compose_pending:
+            gr.Info(st.compose_pending)
+        return st, status(st) if st.compose is not None else gr.skip()
+
+    for control in (ui.k, ui.method, ui.optimizer):
+        control.input(on_setting, [state, ui.k, ui.method, ui.optimizer], [state, ui.status],
+                      api_visibility="private", **FAST)

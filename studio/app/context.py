@@ -37,9 +37,11 @@ class Limits:
     # even the cheap events: gradio_client sends everything through the queue)
 
 
-# Cheap events: off the queue for browsers; API clients still come through the queue (gradio_client
-# always does), where they must not wait behind each other (no concurrency limit).
-FAST = {"queue": False, "concurrency_limit": None, "show_progress": "hidden"}
+# Cheap events: through the queue, as every event: Gradio shows gr.Info/gr.Warning/gr.Error only for
+# queued events (an unqueued one answers an error with a bare HTTP 500 and prints gr.Info in the
+# server log), so a click off the queue could fail or succeed without a word on screen. No
+# concurrency limit: they never wait behind a search or each other (gradio_client queues them anyway).
+FAST = {"queue": True, "concurrency_limit": None, "show_progress": "hidden"}
 
 
 @dataclass
@@ -57,9 +59,9 @@ class Ctx:
     @contextlib.contextmanager
     def heavy_round(self, heavy: bool):
         """Around work that is seconds of CPU when `heavy` (a bayes-image compose round): such work
-        runs `limits.heavy_rounds_at_once` at a time, the rest waits. Compose events skip the queue
-        because most rounds take milliseconds; several inversion-backed rounds at once would only
-        share the cores, each finishing later, and crowd out everyone's cheap clicks."""
+        runs `limits.heavy_rounds_at_once` at a time, the rest waits. Compose events have no
+        concurrency limit because most rounds take milliseconds; several inversion-backed rounds at
+        once would only share the cores, each finishing later, and crowd out everyone's cheap clicks."""
         if not heavy:
             yield
             return

@@ -1,8 +1,9 @@
 """`create_app(catalog)`: the studio's Blocks, built from the tab modules; no model is loaded here.
 
-Cheap callbacks (a page, a pick, a compose round) skip the queue; searches and GIFs go through the
-queue with a bounded size and a small concurrency limit, so one user's search cannot starve the
-others' clicks. State lives in one `gr.State` per browser tab.
+Every event goes through the queue (only queued events show their messages, see `context.FAST`);
+cheap ones (a page, a pick, a compose round) without a concurrency limit, searches and GIFs with a
+small one and a bounded queue, so one user's search cannot starve the others' clicks. State lives
+in one `gr.State` per browser tab.
 """
 from __future__ import annotations
 
@@ -49,7 +50,7 @@ def create_app(catalog: Catalog, *, limits: Limits | None = None) -> gr.Blocks:
         compose.wire(ctx, c, state, ui)
         _wire_shared(demo, ctx, ui, state)
     demo.queue(default_concurrency_limit=ctx.limits.searches_at_once, max_size=ctx.limits.queue_size)
-    demo.studio_ctx = ctx  # for tests and benchmarks
+    demo.studio_ctx, demo.studio_ui = ctx, ui  # for tests and benchmarks
     return demo
 
 
@@ -89,9 +90,14 @@ def refresh_values(ctx: Ctx, st: UserState) -> list:
 
 
 def _wire_shared(demo: gr.Blocks, ctx: Ctx, ui: SimpleNamespace, state: gr.State) -> None:
-    fast = FAST
-    h, b, k = ui.head, ui.browse, ui.keep
+    """Events that reach across tabs: the page load, the model picker, Keep in every tab, Keep & share."""
+    _wire_model(demo, ctx, ui, state)
+    _wire_keep_buttons(ctx, ui, state)
+    _wire_kept(ctx, ui, state)
+    _wire_files(ctx, ui, state)
 
+
+def _wire_model(demo: gr.Blocks, ctx: Ctx, ui: SimpleNamespace, state: gr.State) -> None:
     @friendly
     def on_load(st):
         return [st] + refresh_values(ctx, st)
@@ -105,11 +111,14 @@ def _wire_shared(demo: gr.Blocks, ctx: Ctx, ui: SimpleNamespace, state: gr.State
             st.reset_model(model_id)
         return [st] + refresh_values(ctx, st)
 
+    h = ui.head
     everything = [state] + refresh_outputs(ui)
-    demo.load(on_load, [state], everything, api_visibility="private", **fast)
-    h.model.input(on_model, [state, h.model], everything, api_name="set_model", **fast)
-    h.pixelated.change(None, [h.pixelated], None, js=PIXELATED_JS, api_visibility="private", **fast)
+    demo.load(on_load, [state], everything, api_visibility="private", **FAST)
+    h.model.input(on_model, [state, h.model], everything, api_name="set_model", **FAST)
+    h.pixelated.change(None, [h.pixelated], None, js=PIXELATED_JS, api_visibility="private", **FAST)
 
+
+def _wire_keep_buttons(ctx: Ctx, ui: SimpleNamespace, state: gr.State) -> None:
     def keeper(where: str):
         @friendly
         def on_keep(st):
@@ -118,10 +127,14 @@ def _wire_shared(demo: gr.Blocks, ctx: Ctx, ui: SimpleNamespace, state: gr.State
             return st, keep.kept_items(ctx, st)
         return on_keep
 
-    b.keep.click(keeper("browse"), [state], [state, k.kept], api_name="keep", **fast)
-    ui.compose.keep.click(keeper("compose"), [state], [state, k.kept], api_visibility="private", **fast)
-    ui.inspire.keep.click(keeper("inspire"), [state], [state, k.kept], api_visibility="private", **fast)
+    kept = ui.keep.kept
+    ui.browse.keep.click(keeper("browse"), [state], [state, kept], api_name="keep", **FAST)
+    ui.compose.keep.click(keeper("compose"), [state], [state, kept], api_visibility="private", **FAST)
+    ui.inspire.keep.click(keeper("inspire"), [state], [state, kept], api_visibility="private", **FAST)
 
+
+def _wire_kept(ctx: Ctx, ui: SimpleNamespace, state: gr.State) -> None:
+    """The gallery of kept images: select one, then export, remove or continue from it."""
     @friendly
     def on_kept_select(st, evt: gr.SelectData):
         st.kept_index = int(evt.index)
@@ -137,6 +150,15 @@ def _wire_shared(demo: gr.Blocks, ctx: Ctx, ui: SimpleNamespace, state: gr.State
         message = keep.continue_from_kept(ctx, st, st.kept_index)
         return [st, message] + refresh_values(ctx, st)
 
+    k = ui.keep
+    k.kept.select(on_kept_select, [state], [state, k.kept_export], api_visibility="private", **FAST)
+    k.kept_remove.click(on_kept_remove, [state], [state, k.kept, k.kept_export], api_visibility="private", **FAST)
+    moved = [state, k.open_msg] + refresh_outputs(ui)
+    goto_tab(k.kept_continue.click(on_kept_continue, [state], moved, api_visibility="private", **FAST), "browse")
+
+
+def _wire_files(ctx: Ctx, ui: SimpleNamespace, state: gr.State) -> None:
+    """A dropped studio PNG or session file, and saving the session."""
     @friendly
     def on_open(st, path):
         message = keep.open_file(ctx, st, path)
@@ -146,11 +168,17 @@ def _wire_shared(demo: gr.Blocks, ctx: Ctx, ui: SimpleNamespace, state: gr.State
     def on_save(st):
         return gr.update(value=str(keep.save_session(ctx, st)), visible=True)
 
-    k.kept.select(on_kept_select, [state], [state, k.kept_export], api_visibility="private", **fast)
-    k.kept_remove.click(on_kept_remove, [state], [state, k.kept, k.kept_export], api_visibility="private", **fast)
+    k = ui.keep
     moved = [state, k.open_msg] + refresh_outputs(ui)
-    goto_tab(k.kept_continue.click(on_kept_continue, [state], moved, api_visibility="private", **fast), "browse")
-    # uploads go through the queue: Gradio 6 shows no error toast for a non-queued upload event
-    goto_tab(k.open.upload(on_open, [state, k.open], moved, api_name="open_file", concurrency_limit=4,
-                           concurrency_id="uploads", show_progress="hidden"), "browse")
-    k.save.click(on_save, [state], [k.session_file], api_name="save_session", **fast)
+    opened = k.open.upload(on_open, [state, k.open], moved, api_name="open_file", concurrency_limit=4,
+                           concurrency_id="uploads", show_progress="hidden")
+    goto_tab(opened, "browse")
+    # the box empties either way, ready for the next file (the message says what became of this one);
+    # .then does not follow a failed event in Gradio 6.31 (measured), so .success and .failure
+    for after in (opened.success, opened.failure):
+        after(_empty, None, [k.open], api_visibility="private", **FAST)
+    k.save.click(on_save, [state], [k.session_file], api_name="save_session", **FAST)
+
+
+def _empty():
+    return None  # an empty upload box

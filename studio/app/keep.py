@@ -6,6 +6,7 @@ from types import SimpleNamespace
 
 import gradio as gr
 import torch
+from PIL import Image
 
 from studio.app import compose
 from studio.app.context import Ctx
@@ -88,9 +89,11 @@ def open_file(ctx: Ctx, st: UserState, path: str | None) -> str:
     if not path:
         raise ValueError("no file received")
     p = Path(path)
-    head = p.read_bytes()[:16] if p.is_file() else b""
-    if p.suffix.lower() == ".json" or head.lstrip().startswith(b"{"):
+    kind = sniff(p)  # what the bytes are, whatever the name says
+    if kind == "json":
         return _open_session(ctx, st, p)
+    if kind != "PNG":
+        raise ValueError(_not_studio_file(p, kind))
     try:
         meta = read_png_meta(p)
     except ImageError as e:
@@ -103,6 +106,30 @@ def open_file(ctx: Ctx, st: UserState, path: str | None) -> str:
     node = st.session.add(z, kind="upload", info={"file": p.name, "made_as": kind, **_small(info)}, select=True)
     return (f"Continuing from **{p.name}** ({describe(kind, info)} of model `{model}`)"
             + (" — switched model" if switched else "") + f"; it is node #{node.id}, selected in Browse.")
+
+
+EXPECTED = "drop a PNG exported by the studio (it carries the latent) or a session .json saved here"
+
+
+def sniff(p: Path) -> str:
+    """'json', an image format as Pillow names it ('PNG', 'JPEG', 'GIF', 'TIFF', ...), or 'other'."""
+    head = p.read_bytes()[:64] if p.is_file() else b""
+    if head.lstrip().startswith((b"{", b"\xef\xbb\xbf{")):
+        return "json"
+    try:
+        with Image.open(p) as im:
+            return str(im.format or "other")
+    except (OSError, ValueError, Image.DecompressionBombError):
+        return "other"
+
+
+def _not_studio_file(p: Path, kind: str) -> str:
+    """One line for a dropped file that is neither a PNG nor a session: what it is, what is expected."""
+    if kind == "other" and p.suffix.lower() == ".json":
+        return f"{p.name} is not a session file (its content is not JSON); {EXPECTED}."
+    if kind == "other":
+        return f"{p.name}: not an image file, nor a session .json; {EXPECTED}."
+    return f"{p.name} is a {kind} image: {EXPECTED} (to find a similar generation, use the picture in Inspire)."
 
 
 def _open_session(ctx: Ctx, st: UserState, p: Path) -> str:

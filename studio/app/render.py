@@ -5,6 +5,7 @@ round on 2 cores, so the browser upscales them (CSS in `theme.py`, smooth or pix
 """
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -50,8 +51,23 @@ def card_markdown(catalog: Catalog, model_id: str) -> str:
     if e.card:
         path = catalog.root / e.card
         if path.is_file():
-            lines.append("\n" + path.read_text()[:20_000])
+            lines.append("\n" + local_links(path.read_text()[:20_000], path.parent, catalog.root))
     return "\n".join(lines)
+
+
+_IMAGE = re.compile(r"!\[[^\]]*\]\((?![a-z]+://)[^)]*\)\n?")  # ![alt](relative file)
+_LINK = re.compile(r"\[([^\]]*)\]\((?![a-z]+://|#)([^)]*)\)")  # [text](relative file)
+
+
+def local_links(card: str, folder: Path, root: Path) -> str:
+    """A card's markdown without links to the files beside it, which the browser cannot fetch (a
+    404 in the page): its sample grid is shown next to the card, other files are named instead."""
+    def name(m: re.Match) -> str:
+        target = (folder / m.group(2)).resolve()
+        shown = f"`{root.name}/{target.relative_to(root.resolve())}`" if target.is_relative_to(root.resolve()) \
+            else f"`{Path(m.group(2)).name}`"
+        return shown if m.group(1) == target.name else f"{m.group(1)} ({shown})"
+    return _LINK.sub(name, _IMAGE.sub("", card))
 
 
 def samples_path(catalog: Catalog, model_id: str) -> str | None:

@@ -52,6 +52,7 @@ class UserState:
     compose_images: Any = None  # their images [k, C, H, W], reused for the ranking captions
     lineage_thumbs: dict[int, Any] = field(default_factory=dict)  # node id -> PIL thumbnail
     ranking: list[int] = field(default_factory=list)  # tile indices clicked so far in rank mode
+    compose_pending: str | None = None  # start-only settings changed mid-composite (said in the status)
     kept_index: int | None = None  # selected tile in the gallery of kept images
     _lock: Any = None  # made on first use: a Lock cannot be deep-copied from gr.State's default
 

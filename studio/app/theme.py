@@ -14,6 +14,11 @@ body.pixelated .tiles img, body.pixelated .big img, body.pixelated .gstrip img {
 .tiles .grid-wrap, .tiles .grid-wrap.fixed-height { height: auto !important; max-height: none !important;
   min-height: 0 !important; overflow: visible !important; }
 .tiles .thumbnail-item { aspect-ratio: 1 / 1; }
+/* small strips: the label gets its own line instead of covering the first tiles; captions wrap
+   (a kept image's "12. variation" was cut to "12. variati…") */
+.tiles.small .grid-wrap { padding-top: 2rem; }
+.tiles.small .caption-label { white-space: normal; max-width: 94%; overflow-wrap: anywhere; }
+.end-image { min-width: 120px !important; }
 .big img { width: 100%; height: 100%; object-fit: contain; }
 #compose-lineage button, #compose-lineage .image-frame { width: 100%; height: 100%; display: flex;
   justify-content: flex-start; align-items: flex-end; }
@@ -22,6 +27,13 @@ body.pixelated .tiles img, body.pixelated .big img, body.pixelated .gstrip img {
 #studio-title h1 { margin: 0; font-size: 1.6rem; }
 #studio-title p { margin: 0.2rem 0 0; opacity: 0.75; }
 .status { font-variant-numeric: tabular-nums; }
+/* a compose round being worked out (busy_js): the tiles take no clicks and say why */
+.studio-busy { position: relative; }
+.studio-busy, .studio-busy * { pointer-events: none !important; }
+.studio-busy img { opacity: 0.3; filter: grayscale(1); }
+.studio-busy::after { content: attr(data-busy); position: absolute; inset: 0; display: flex;
+  align-items: center; justify-content: center; font-size: 1.15rem; font-weight: 600; z-index: 5;
+  text-shadow: 0 0 6px var(--background-fill-primary); }
 footer { display: none !important; }
 """
 
@@ -32,6 +44,19 @@ JS = """
 """
 
 PIXELATED_JS = "(on) => { document.body.classList.toggle('pixelated', !!on); return on; }"
+
+
+BUSY_TARGETS = "#compose-candidates, #compose-lineage"
+BUSY_MESSAGE = "Working out the next round…"
+
+
+def busy_js(on: bool) -> str:
+    """Browser code that covers the compose candidates and lineage while a round is worked out
+    (a click on them meanwhile would be dropped by Gradio: its events take one trigger at a time)."""
+    action = (f"el.classList.add('studio-busy'); el.dataset.busy = el.id === 'compose-candidates' ? "
+              f"{BUSY_MESSAGE!r} : '';") if on \
+        else "el.classList.remove('studio-busy');"
+    return f"() => {{ document.querySelectorAll({BUSY_TARGETS!r}).forEach(el => {{ {action} }}); }}"
 
 
 def goto_tab(event, tab_id: str) -> None:
