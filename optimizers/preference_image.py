@@ -27,9 +27,10 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import threading
 import weakref
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Callable
 
@@ -39,19 +40,60 @@ import torch
 from weightfile import WeightFileError, load_weights, save_weights
 
 from .metric import MODEL_ID, SHIPPED
-from .preference_model import ChoiceModel, mean_pairwise_sq
+from .preference_model import ChoiceModel, ChoiceOptions, _strict_keys, mean_pairwise_sq
 
 log = logging.getLogger(__name__)
 
-# Chosen on fashion32 (results/compose_image_prototype_fashion32.txt, 12 targets apart from the README's,
-# 20%-wrong rankings, share of the gap closed): 64 directions 62%, 128 70%, 256 69% (30 inversion steps);
-# 10 steps 54%, 20 steps at lr 0.1 66%, 30 steps 70%, 60 steps 75% (128 directions). Proposals that are
-# not really the images the posterior asked for cost more than a slower round.
-DEFAULT_COMPONENTS = 128  # principal directions of the target image
+DEFAULT_COMPONENTS = 128  # principal directions of the target image (shipped priors hold this many)
 PRIOR_SAMPLES = 2048  # generated images they are estimated from (once per generator and process)
-INVERT_STEPS = 60
-INVERT_LR = 0.05
-WARM_FROM_SHOWN = True  # each inversion starts from the better of the encoder's guess and the nearest shown candidate
+
+
+@dataclass(frozen=True)
+class ImageOptions:
+    """How "bayes-image" turns posterior draws into candidates; saved in a preference search's state.
+
+    The defaults are the fast path (docs/benchmarks/compose_realtime.md); `ImageOptions.inverting()`
+    is the driver as it was until then (60 Adam steps per proposal, seconds a round), which a saved
+    state without options replays with. The inverting settings were chosen on fashion32
+    (results/compose_image_prototype_fashion32.txt, compose_bayes_sweep_fashion32_image.txt): 64
+    directions 62%, 128 70%, 256 69% (30 steps); with warm starts 30 steps 84%, 60 steps 93%, 100 90%.
+    """
+
+    components: int = DEFAULT_COMPONENTS  # principal directions of the target image
+    steps: int = 60  # Adam steps per proposal on the distance to its posterior draw
+    lr: float = 0.05
+    warm_from_shown: bool = True  # start from the better of the encoder's guess and the nearest shown candidate
+    prior_weight: float = 1.0  # of the latent prior ((mean z^2) - 1)^2 in the inversion loss
+    projected: bool = False  # fit the draw in the prior's principal directions only (not its blurry rest)
+    typical: bool = False  # rescale each proposal onto the prior's shell |z|^2 = d (where G's images are sharp)
+    keep_current: bool = False  # show the current choice as candidate 0 (instead of the mode's inversion)
+
+    def __post_init__(self) -> None:
+        for name in ("components", "steps"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < (1 if name == "components" else 0):
+                raise ValueError(f"image option {name} must be a {'positive' if name == 'components' else 'non-negative'}"
+                                 f" integer, got {value!r}")
+        for name in ("lr", "prior_weight"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+                raise ValueError(f"image option {name} must be a non-negative number, got {value!r}")
+        for name in ("warm_from_shown", "projected", "typical", "keep_current"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"image option {name} must be true or false, got {getattr(self, name)!r}")
+
+    @classmethod
+    def inverting(cls) -> "ImageOptions":
+        """The driver before the fast path: full 60-step inversions of the posterior draws."""
+        return cls(components=DEFAULT_COMPONENTS, steps=60, lr=0.05, warm_from_shown=True, prior_weight=1.0,
+                   projected=False, typical=False, keep_current=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: Any) -> "ImageOptions":
+        return cls(**_strict_keys(cls, d, "image options"))
 
 
 @dataclass(frozen=True)
@@ -178,15 +220,14 @@ class ImageBayesDriver(ChoiceModel):
 
     def __init__(self, u0: np.ndarray | None, k: int, seed: int, *, dim: int, prior: PixelPrior,
                  render: Callable[[np.ndarray], np.ndarray], invert: Callable[[np.ndarray, np.ndarray], np.ndarray],
-                 strength: float = 1.0, temperature: float | None = None, error_rate: float | None = None,
-                 window: int = 100, rank_depth: int | None = None):
-        self.space, self.k, self.prior = int(dim), k, prior
+                 strength: float = 1.0, options: ChoiceOptions = ChoiceOptions(),
+                 image: ImageOptions = ImageOptions()):
+        self.space, self.k, self.prior, self.image = int(dim), k, prior, image
         self.render, self.invert = render, invert
         self.rng = np.random.RandomState(seed)
         self.start = None if u0 is None else np.asarray(u0, dtype=np.float64).copy()
         prior_mean = np.zeros(prior.components) if u0 is None else self._features(render(self.start[None]))[0][0]
-        self._init_model(prior_mean, prior.variance, temperature=temperature, error_rate=error_rate,
-                         rank_depth=rank_depth, window=window)
+        self._init_model(prior_mean, prior.variance, options)
         self.strength = float(strength)
         self.incumbent = np.zeros(self.space) if u0 is None else self.start.copy()
         self.pending: np.ndarray | None = None
@@ -214,12 +255,14 @@ class ImageBayesDriver(ChoiceModel):
                 self.pending = self.invert(self.prior.mean + a @ self.prior.basis.T, self._nearest_shown(a))
                 if not self.events:  # the warm start itself leads round 0
                     self.pending[0] = self.start
+                elif self.image.keep_current:  # the current choice stays on screen: a wrong pick is cheap to undo
+                    self.pending[0] = self.incumbent
         return self.pending
 
     def _nearest_shown(self, a: np.ndarray) -> np.ndarray:
         """[k, m]: for each target mean + B a, the latent of the shown candidate whose image is nearest
         to it (||x - t||^2 = ||x - mean||^2 - 2 f.a + ||a||^2, from the recorded features; no rendering)."""
-        if not WARM_FROM_SHOWN or not self._shown:
+        if not self.image.warm_from_shown or not self._shown:
             return np.repeat(self.incumbent[None], len(a), axis=0)
         f = np.concatenate([event[0] for event in self.events])
         sq = np.concatenate([event[1] for event in self.events])
@@ -244,13 +287,19 @@ class ImageBayesDriver(ChoiceModel):
 
 
 def generator_bridge(generator: Any, *, offset: torch.Tensor, basis: torch.Tensor | None, encoder: Any = None,
-                     steps: int | None = None, lr: float = INVERT_LR, prior_weight: float = 1.0):
+                     options: ImageOptions = ImageOptions(), prior: PixelPrior | None = None):
     """`render` and `invert` for `ImageBayesDriver` on coordinates u (z = offset + u @ basis): invert
-    starts each target from whichever of the inversion encoder's guess and u_init (the driver's
-    nearest shown candidate) has the lower loss, and takes `steps` Adam steps on that loss, the
-    pixel MSE plus the latent prior ((mean z^2) - 1)^2."""
+    starts each target from the inversion encoder's guess, or (`options.warm_from_shown`) from
+    whichever of it and u_init (the driver's nearest shown candidate) has the lower loss, and takes
+    `options.steps` Adam steps on that loss: the pixel MSE (in `prior`'s principal directions only
+    when `options.projected`) plus the latent prior ((mean z^2) - 1)^2; `options.typical` rescales
+    the results onto the shell |z|^2 = d."""
     pinv = None if basis is None else torch.linalg.pinv(basis.double()).float()
-    steps = INVERT_STEPS if steps is None else int(steps)
+    steps, lr, prior_weight = options.steps, options.lr, options.prior_weight
+    if options.projected and prior is None:
+        raise ValueError("a projected inversion needs the pixel prior")
+    proj = torch.from_numpy(prior.basis).float() if options.projected else None  # [P, r]
+    proj_mean = torch.from_numpy(prior.mean).float() if options.projected else None
 
     def to_z(u: torch.Tensor) -> torch.Tensor:
         return offset + (u if basis is None else u @ basis)
@@ -262,10 +311,14 @@ def generator_bridge(generator: Any, *, offset: torch.Tensor, basis: torch.Tenso
     def invert(images: np.ndarray, u_init: np.ndarray) -> np.ndarray:
         target = torch.as_tensor(images, dtype=torch.float32)
 
+        target_c = None if proj is None else (target - proj_mean) @ proj  # [n, r]
+
         def loss_of(u: torch.Tensor) -> torch.Tensor:
             z = to_z(u)
-            return (generator.generate(z).flatten(1) - target).pow(2).mean(1) \
-                + prior_weight * (z.pow(2).mean(1) - 1).pow(2)
+            x = generator.generate(z).flatten(1)
+            fit = (x - target).pow(2).mean(1) if proj is None else \
+                ((x - proj_mean) @ proj - target_c).pow(2).sum(1) / x.shape[1]
+            return fit + prior_weight * (z.pow(2).mean(1) - 1).pow(2)
 
         u = torch.as_tensor(u_init, dtype=torch.float32)
         if encoder is not None:
@@ -273,7 +326,7 @@ def generator_bridge(generator: Any, *, offset: torch.Tensor, basis: torch.Tenso
                 shape = (len(target), generator.channels, generator.resolution, generator.resolution)
                 z0 = encoder(target.view(shape).clamp(-1, 1))
                 guess = z0 - offset if pinv is None else (z0 - offset) @ pinv
-                if WARM_FROM_SHOWN:  # per target, the better start of the two
+                if options.warm_from_shown:  # per target, the better start of the two
                     u = torch.where((loss_of(guess) <= loss_of(u))[:, None], guess, u)
                 else:
                     u = guess
@@ -284,10 +337,15 @@ def generator_bridge(generator: Any, *, offset: torch.Tensor, basis: torch.Tenso
             opt.zero_grad()
             loss.sum().backward()
             opt.step()
-        return u.detach().double().numpy()
+        u = u.detach()
+        if options.typical:  # onto the shell |z|^2 = d, in the search's coordinates
+            z = to_z(u)
+            z = z * (z.shape[1] ** 0.5 / z.norm(dim=1, keepdim=True).clamp_min(1e-12))
+            u = z - offset if pinv is None else (z - offset) @ pinv
+        return u.double().numpy()
 
     return render, invert
 
 
-__all__ = ["ImageBayesDriver", "PixelPrior", "pixel_prior", "fit_pixel_prior", "save_pixel_prior", "load_pixel_prior",
+__all__ = ["ImageOptions", "ImageBayesDriver", "PixelPrior", "pixel_prior", "fit_pixel_prior", "save_pixel_prior", "load_pixel_prior",
            "shipped_pixel_prior", "generator_bridge", "DEFAULT_COMPONENTS"]
