@@ -41,6 +41,7 @@ from optimizers import pixel_distance  # noqa: E402
 from optimizers.preference import PreferenceSearch  # noqa: E402
 from optimizers.preference_drivers import DriverOptions, ImageOptions  # noqa: E402
 from optimizers.simulate import SimulatedUser, full_inversion, random_search, ssim_distance  # noqa: E402
+from studio.app.explore import variations  # noqa: E402
 from studio.catalog import Catalog  # noqa: E402
 from studio.commands.compose_sim import load_targets  # noqa: E402
 from studio.commands.inspire import make_distance  # noqa: E402
@@ -128,9 +129,21 @@ def accuracy(model: Any, model_id: str, targets: torch.Tensor, names: list[str],
     with torch.no_grad():
         browse = model.generate(model.sample_latents(8 * k, seed=123))
     browse_groups = browse.split(k)
+    with torch.no_grad():
+        scores = model.realism(browse)
     result: dict[str, Any] = {"browse": {"realism": statistics.mean(realism(model, g) for g in browse_groups),
+                                         "realism_p10": float(scores.quantile(0.1)),
+                                         "realism_p90": float(scores.quantile(0.9)),
                                          "spread": statistics.mean(spread(g) for g in browse_groups)},
-                              "judges": {}}
+                              "targets_realism": realism(model, targets), "judges": {}}
+    # Browse's variations around an image at its default strength (0.35): the closest images it shows
+    with torch.no_grad():
+        varied = [model.generate(variations(z, n=k, strength=0.35, seed=i))
+                  for i, z in enumerate(model.sample_latents(8, seed=321))]
+    result["browse_variations"] = {"realism": statistics.mean(realism(model, g) for g in varied),
+                                   "spread": statistics.mean(spread(g) for g in varied), "strength": 0.35}
+    say(f"browse variations: {result['browse_variations']}")
+    say(f"browse: realism {result['browse']}, held-out targets' realism {result['targets_realism']:.2f}")
     for jname, judge in judges(judge_spec, model_id).items():
         inv = [full_inversion(model, targets[t:t + 1], judge, budget=budget, seed=seed) for t in range(len(targets))]
         rnd = [random_search(model, targets[t:t + 1], judge, n=rounds * k, seed=seed + t)[-1] for t in range(len(targets))]

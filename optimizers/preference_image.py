@@ -67,6 +67,15 @@ class ImageOptions:
     projected: bool = False  # fit the draw in the prior's principal directions only (not its blurry rest)
     typical: bool = False  # rescale each proposal onto the prior's shell |z|^2 = d (where G's images are sharp)
     keep_current: bool = False  # show the current choice as candidate 0 (instead of the mode's inversion)
+    # > 0: each draw is shown as its nearest image among `pool` generations (the draws' inversions and
+    # Gaussian steps around the current choice and the mode's inversion, up to `pool_step` x strength
+    # in latent units), so every candidate is a generation of a typical latent; 0: the inversions
+    pool: int = 0
+    pool_step: float = 1.0
+    # candidates 1..local (with keep_current) are Gaussian steps around the current choice, their size
+    # (x strength, latent units) grown x1.25 when a new candidate is picked and shrunk x0.7 when the
+    # current one is kept, as elitist's: moves that do not trust the choice model's picture of the person
+    local: int = 0
 
     def __post_init__(self) -> None:
         for name in ("components", "steps"):
@@ -74,7 +83,13 @@ class ImageOptions:
             if isinstance(value, bool) or not isinstance(value, int) or value < (1 if name == "components" else 0):
                 raise ValueError(f"image option {name} must be a {'positive' if name == 'components' else 'non-negative'}"
                                  f" integer, got {value!r}")
-        for name in ("lr", "prior_weight"):
+        for name in ("pool", "local"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise ValueError(f"image option {name} must be a non-negative integer, got {value!r}")
+        if self.local and not self.keep_current:
+            raise ValueError("image option local needs keep_current (its steps are sized by keeping the choice)")
+        for name in ("lr", "prior_weight", "pool_step"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
                 raise ValueError(f"image option {name} must be a non-negative number, got {value!r}")
@@ -86,7 +101,7 @@ class ImageOptions:
     def inverting(cls) -> "ImageOptions":
         """The driver before the fast path: full 60-step inversions of the posterior draws."""
         return cls(components=DEFAULT_COMPONENTS, steps=60, lr=0.05, warm_from_shown=True, prior_weight=1.0,
-                   projected=False, typical=False, keep_current=False)
+                   projected=False, typical=False, keep_current=False, pool=0, pool_step=1.0, local=0)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -231,6 +246,9 @@ class ImageBayesDriver(ChoiceModel):
         self.strength = float(strength)
         self.incumbent = np.zeros(self.space) if u0 is None else self.start.copy()
         self.pending: np.ndarray | None = None
+        self._pending_images: np.ndarray | None = None  # [k, P] renders of `pending` when the pool made them
+        self.seed = int(seed)
+        self.sigma = 0.5  # of the `local` steps around the current choice (latent units, x strength)
         self._eps: np.ndarray | None = None  # this round's draws: [k, r] targets, or [k, m] prior latents in round 0
         self._shown: list[np.ndarray] = []  # the latents shown in each told round (aligned with self.events)
 
@@ -248,16 +266,56 @@ class ImageBayesDriver(ChoiceModel):
         """[k, m] candidates of the current round (computed once, then cached until told)."""
         eps = self._draw()
         if self.pending is None:
+            self._pending_images = None
             if not self.events and self.start is None:  # round 0: k latents of the prior
                 self.pending = eps.copy()
             else:
                 a = self._posterior_draws(eps, self.strength, True)
-                self.pending = self.invert(self.prior.mean + a @ self.prior.basis.T, self._nearest_shown(a))
+                keep = self.image.keep_current and bool(self.events) and not self.image.pool
+                local = min(self.image.local, self.k - 2) if keep else 0
+                # with keep_current, row 0 is the current choice and rows 1..local steps around it:
+                # only the other draws are inverted
+                drawn = a[1 + local:] if keep else a
+                proposals = self.invert(self.prior.mean + drawn @ self.prior.basis.T, self._nearest_shown(drawn))
+                if keep:
+                    rng = np.random.RandomState([self.seed, len(self.events)])
+                    steps = self.strength * self.sigma * rng.randn(local, self.space)
+                    proposals = np.concatenate([self.incumbent[None], self.incumbent[None] + steps, proposals])
+                self.pending = proposals
+                if self.image.pool and self.events:
+                    self.pending, self._pending_images = self._from_pool(a, self.pending)
                 if not self.events:  # the warm start itself leads round 0
                     self.pending[0] = self.start
                 elif self.image.keep_current:  # the current choice stays on screen: a wrong pick is cheap to undo
                     self.pending[0] = self.incumbent
         return self.pending
+
+    def set_strength(self, strength: float) -> None:
+        super().set_strength(strength)
+        self._pending_images = None
+
+    def _from_pool(self, a: np.ndarray, guesses: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """([k, m] latents, [k, P] their images): for each target mean + B a (row 0 the mode), the
+        nearest image not taken yet among the pool: the guesses, then Gaussian steps around the
+        current choice and around the mode's guess (this round's own seed: replay draws the same)."""
+        rng = np.random.RandomState([self.seed, len(self.events)])
+        extra = max(0, self.image.pool - len(guesses))
+        centers = np.where((np.arange(extra) % 2 == 0)[:, None], self.incumbent[None], guesses[:1])
+        steps = self.strength * self.image.pool_step * np.exp(rng.uniform(np.log(0.1), 0, size=(extra, 1)))
+        pool = np.concatenate([guesses, centers + steps * rng.randn(extra, self.space)])
+        images = self.render(pool)
+        f, sq = self._features(images)
+        cost = sq[None] - 2 * a @ f.T  # [k, pool]: ||x - t||^2 up to a constant per target
+        chosen: list[int] = []
+        if self.image.keep_current:  # candidate 0 is the current choice (set by the caller); not in the pool
+            chosen.append(-1)
+        for row in cost[len(chosen):]:
+            row = row.copy()
+            row[[c for c in chosen if c >= 0]] = np.inf
+            chosen.append(int(np.argmin(row)))
+        latents = np.stack([self.incumbent if c < 0 else pool[c] for c in chosen])
+        shown = np.stack([self.render(self.incumbent[None])[0] if c < 0 else images[c] for c in chosen])
+        return latents, shown
 
     def _nearest_shown(self, a: np.ndarray) -> np.ndarray:
         """[k, m]: for each target mean + B a, the latent of the shown candidate whose image is nearest
@@ -272,18 +330,21 @@ class ImageBayesDriver(ChoiceModel):
         """Take [k, m] as this round's candidates: the ones it proposed before, for an undo (its
         random draws for the round are made as usual, so later rounds replay the same)."""
         self._draw()
-        self.pending = np.asarray(candidates, dtype=np.float64).copy()
+        self.pending, self._pending_images = np.asarray(candidates, dtype=np.float64).copy(), None
 
     def tell(self, order: tuple[int, ...], shown: np.ndarray | None = None) -> None:
         """Learn from the order given; `shown` [k, m] replays a round from its candidates."""
         self._draw()
         candidates = self.ask() if shown is None else np.asarray(shown, dtype=np.float64)
-        images = self.render(candidates)
+        cached = self._pending_images if shown is None else None  # the pool's renders of them
+        images = self.render(candidates) if cached is None else cached
         f, sq = self._features(images)
+        if self.events and self.image.keep_current:  # the step size of the `local` candidates
+            self.sigma = min(2.0, self.sigma * 1.25) if order[0] != 0 else max(0.02, self.sigma * 0.7)
         self.incumbent = candidates[order[0]].copy()
         self._record(f, sq, mean_pairwise_sq(images), order)
         self._shown.append(candidates.copy())
-        self.pending, self._eps = None, None
+        self.pending, self._eps, self._pending_images = None, None, None
 
 
 def generator_bridge(generator: Any, *, offset: torch.Tensor, basis: torch.Tensor | None, encoder: Any = None,

@@ -141,3 +141,33 @@ def test_proposals_start_from_the_nearest_shown_candidate():
     search.ask()
     assert len(starts) == 1 and all(any(np.allclose(row, s) for s in shown) for row in starts[0])
     search._driver.invert = invert
+
+
+def test_default_candidates_stay_as_realistic_and_varied_as_browse():
+    """Issue 25 item 3: with the default ("auto") driver the candidates of later rounds must stay as
+    realistic (the discriminator's score) as Browse's images and as varied as Browse's variations
+    at its default strength, not collapse into near-identical blurry faces. A perfect pixel user
+    steers towards a held-out face for 8 rounds of 9 on the shipped faces64."""
+    from studio.app.explore import variations
+    from studio.catalog import Catalog
+    from studio.data import load_dataset, to_float
+    gen = Catalog().generator("faces64")
+    target = to_float(load_dataset("faces", split="val", size=64, channels=3).images[:1])
+    with torch.no_grad():
+        browse = gen.realism(gen.generate(gen.sample_latents(64, seed=5)))
+        varied = gen.generate(variations(gen.sample_latents(1, seed=6)[0], n=9, strength=0.35, seed=0))
+    search = PreferenceSearch(gen.latent_dim, k=9, strength=0.6, optimizer="bayes-image:faces64", generator=gen, seed=0)
+    for _ in range(8):
+        x = gen.generate(search.ask())
+        search.tell_pick(int(((x - target) ** 2).flatten(1).mean(1).argmin()))
+    with torch.no_grad():
+        x = gen.generate(search.ask())
+        realism = gen.realism(x)
+    assert float(realism.mean()) >= float(browse.quantile(0.1)), (realism, browse.quantile(0.1))
+    assert mean_rms_spread(x) >= 0.5 * mean_rms_spread(varied), (mean_rms_spread(x), mean_rms_spread(varied))
+
+
+def mean_rms_spread(x: torch.Tensor) -> float:
+    """Root mean squared pixel distance between two of the images x [k, C, H, W]."""
+    d = torch.cdist(x.flatten(1).double(), x.flatten(1).double()) ** 2 / x[0].numel()
+    return float((d.sum() / (len(x) * (len(x) - 1))).sqrt())
