@@ -18,7 +18,7 @@ new default (`ImageOptions()`, the fast path) and elitist, in one run:
     PYTHONPATH=. /work/bin/shared .venv/bin/python benchmarks/compose_realtime.py --part accuracy \\
         --json results/compose_realtime_faces64.json
 
-Each part rewrites its own section of --json and keeps the other's. `--variant NAME='{...}'` adds a
+Each part rewrites its own section of --json (`--section` names another) and keeps the others. `--variant NAME='{...}'` adds a
 bayes-image setting (fields of `ImageOptions`, on the new defaults) to compare.
 """
 from __future__ import annotations
@@ -39,7 +39,7 @@ sys.path.insert(0, str(ROOT))
 
 from optimizers import pixel_distance  # noqa: E402
 from optimizers.preference import PreferenceSearch  # noqa: E402
-from optimizers.preference_drivers import DriverOptions, ImageOptions  # noqa: E402
+from optimizers.preference_drivers import ChoiceOptions, DriverOptions, ImageOptions  # noqa: E402
 from optimizers.simulate import SimulatedUser, full_inversion, random_search, ssim_distance  # noqa: E402
 from studio.app.explore import variations  # noqa: E402
 from studio.catalog import Catalog  # noqa: E402
@@ -55,8 +55,11 @@ def driver_options(name: str, model_id: str, variants: dict[str, dict[str, Any]]
         return DriverOptions("bayes-image", model_id, image=ImageOptions.inverting())
     if name == "new":
         return DriverOptions("bayes-image", model_id)
-    if name in variants:
-        return DriverOptions("bayes-image", model_id, image=dataclasses.replace(ImageOptions(), **variants[name]))
+    if name in variants:  # ImageOptions fields, and "choice": {ChoiceOptions fields}
+        fields = dict(variants[name])
+        choice = ChoiceOptions(**fields.pop("choice", {}))
+        return DriverOptions("bayes-image", model_id, choice=choice,
+                             image=dataclasses.replace(ImageOptions(), **fields))
     return DriverOptions.parse(name)
 
 
@@ -185,6 +188,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--inversion-budget", type=int, default=200)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--json")
+    p.add_argument("--section", help="key of this run in --json (default: the part's name)")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
     variants = {}
@@ -213,7 +217,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         path = Path(args.json)
         old = json.loads(path.read_text()) if path.is_file() else {}
-        path.write_text(json.dumps({**old, args.part: section}, indent=1) + "\n")
+        path.write_text(json.dumps({**old, args.section or args.part: section}, indent=1) + "\n")
     return 0
 
 

@@ -1,16 +1,21 @@
 """Composing by preference: each round shows k candidates, the person picks one (or ranks all).
 
-Only comparisons are known. A driver (`optimizers.preference_drivers`) proposes the candidates
-and learns from the order given: "elitist" (ours: the current choice plus Gaussian steps whose
-size grows when a new candidate is picked and shrinks when the current one is kept), "bayes" /
-"bayes:<model id>" (ours, `optimizers.preference_model`: a choice model fit on every round so far,
-with the model's shipped latent metric; it plans round 0 itself and takes `strength` as the spread
-of its proposals, so the latent map below keeps scale 1), "bayes-image" / "bayes-image:<model id>"
-(`optimizers.preference_image`: the same model on the candidates' rendered images; needs
-`generator=`, uses the model's shipped inversion encoder, saves the shown candidates in its state
-and replays from them), or any nevergrad optimizer told
-rank-based losses (shared/design/NEVERGRAD_NOTES.md: DiscreteOnePlusOne for picks,
-`ParametrizedCMA(popsize=k)` for rankings).
+Only comparisons are known. A driver (`optimizers.preference_drivers`, each an
+`optimizers.preference_base.Driver`) proposes the candidates and learns from the order given;
+which driver, with its settings, is a `DriverOptions` (`optimizer=`; a name such as
+"bayes-image:faces64" means that driver with today's defaults), saved in the state:
+
+- "elitist" (ours: the current choice plus Gaussian steps whose size grows when a new candidate is
+  picked and shrinks when the current one is kept);
+- "bayes" / "bayes:<model id>" (ours, `optimizers.preference_model`: a choice model fit on every
+  round so far, with the model's shipped latent metric; it plans round 0 itself and takes
+  `strength` as the spread of its proposals, so the latent map below keeps scale 1);
+- "bayes-image" / "bayes-image:<model id>" (`optimizers.preference_image`: the same model on the
+  candidates' rendered images; needs `generator=`, uses the model's shipped inversion encoder,
+  saves the shown candidates in its state and replays from them; `ImageOptions` say how its
+  posterior draws become candidates);
+- any nevergrad optimizer told rank-based losses (shared/design/NEVERGRAD_NOTES.md:
+  DiscreteOnePlusOne for picks, `ParametrizedCMA(popsize=k)` for rankings).
 
 The optimizer works on coordinates u in R^m; a latent is
 
@@ -21,8 +26,9 @@ same u-steps, scaled), and a low-dimensional basis (see `optimizers.subspace`) r
 principal directions. Without a start, round 0 shows k random latents and the choice becomes the
 anchor.
 
-State is our own JSON: the settings, the choices and strengths per round, and each round's chosen
-latent as a check; loading replays the choices (deterministic from the seed) and refuses a state
+State is our own JSON: the settings (the driver's options among them; a state saved before they
+were, replays with `DriverOptions.legacy`, the settings it ran with), the choices and strengths per
+round, and each round's chosen latent as a check; loading replays the choices (deterministic from the seed) and refuses a state
 whose replay diverges. Nothing is ever unpickled.
 """
 from __future__ import annotations

@@ -60,13 +60,13 @@ class ImageOptions:
     """
 
     components: int = DEFAULT_COMPONENTS  # principal directions of the target image
-    steps: int = 60  # Adam steps per proposal on the distance to its posterior draw
+    steps: int = 4  # Adam steps per proposal on the distance to its posterior draw
     lr: float = 0.05
-    warm_from_shown: bool = True  # start from the better of the encoder's guess and the nearest shown candidate
+    warm_from_shown: bool = False  # start from the better of the encoder's guess and the nearest shown candidate
     prior_weight: float = 1.0  # of the latent prior ((mean z^2) - 1)^2 in the inversion loss
-    projected: bool = False  # fit the draw in the prior's principal directions only (not its blurry rest)
-    typical: bool = False  # rescale each proposal onto the prior's shell |z|^2 = d (where G's images are sharp)
-    keep_current: bool = False  # show the current choice as candidate 0 (instead of the mode's inversion)
+    projected: bool = True  # fit the draw in the prior's principal directions only (not its blurry rest)
+    typical: bool = True  # rescale each proposal onto the prior's shell |z|^2 = d (where G's images are sharp)
+    keep_current: bool = True  # show the current choice as candidate 0 (instead of the mode's inversion)
     # > 0: each draw is shown as its nearest image among `pool` generations (the draws' inversions and
     # Gaussian steps around the current choice and the mode's inversion, up to `pool_step` x strength
     # in latent units), so every candidate is a generation of a typical latent; 0: the inversions
@@ -75,7 +75,11 @@ class ImageOptions:
     # candidates 1..local (with keep_current) are Gaussian steps around the current choice, their size
     # (x strength, latent units) grown x1.25 when a new candidate is picked and shrunk x0.7 when the
     # current one is kept, as elitist's: moves that do not trust the choice model's picture of the person
-    local: int = 0
+    local: int = 2
+    # instead of a fixed `local`, share rows 1..k-2 between local steps and the model's proposals by
+    # how often each was picked so far (Laplace's rule): a person the choice model describes well gets
+    # its proposals, one it does not (another notion of "close") gets elitist's steps
+    adaptive: bool = False
 
     def __post_init__(self) -> None:
         for name in ("components", "steps"):
@@ -87,7 +91,9 @@ class ImageOptions:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
                 raise ValueError(f"image option {name} must be a non-negative integer, got {value!r}")
-        if self.local and not self.keep_current:
+        if not isinstance(self.adaptive, bool):
+            raise ValueError(f"image option adaptive must be true or false, got {self.adaptive!r}")
+        if (self.local or self.adaptive) and not self.keep_current:
             raise ValueError("image option local needs keep_current (its steps are sized by keeping the choice)")
         for name in ("lr", "prior_weight", "pool_step"):
             value = getattr(self, name)
@@ -101,7 +107,7 @@ class ImageOptions:
     def inverting(cls) -> "ImageOptions":
         """The driver before the fast path: full 60-step inversions of the posterior draws."""
         return cls(components=DEFAULT_COMPONENTS, steps=60, lr=0.05, warm_from_shown=True, prior_weight=1.0,
-                   projected=False, typical=False, keep_current=False, pool=0, pool_step=1.0, local=0)
+                   projected=False, typical=False, keep_current=False, pool=0, pool_step=1.0, local=0, adaptive=False)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -249,6 +255,7 @@ class ImageBayesDriver(ChoiceModel):
         self._pending_images: np.ndarray | None = None  # [k, P] renders of `pending` when the pool made them
         self.seed = int(seed)
         self.sigma = 0.5  # of the `local` steps around the current choice (latent units, x strength)
+        self._wins = (0, 0)  # picks of (local steps, model proposals) so far
         self._eps: np.ndarray | None = None  # this round's draws: [k, r] targets, or [k, m] prior latents in round 0
         self._shown: list[np.ndarray] = []  # the latents shown in each told round (aligned with self.events)
 
@@ -272,7 +279,7 @@ class ImageBayesDriver(ChoiceModel):
             else:
                 a = self._posterior_draws(eps, self.strength, True)
                 keep = self.image.keep_current and bool(self.events) and not self.image.pool
-                local = min(self.image.local, self.k - 2) if keep else 0
+                local = self._local_rows() if keep else 0
                 # with keep_current, row 0 is the current choice and rows 1..local steps around it:
                 # only the other draws are inverted
                 drawn = a[1 + local:] if keep else a
@@ -289,6 +296,14 @@ class ImageBayesDriver(ChoiceModel):
                 elif self.image.keep_current:  # the current choice stays on screen: a wrong pick is cheap to undo
                     self.pending[0] = self.incumbent
         return self.pending
+
+    def _local_rows(self) -> int:
+        """How many of this round's rows (after the current choice) are local steps."""
+        if not self.image.adaptive:
+            return min(self.image.local, self.k - 2)
+        local_wins, model_wins = self._wins
+        share = (local_wins + 1) / (local_wins + model_wins + 2)
+        return int(min(self.k - 2, max(1, round((self.k - 2) * share))))
 
     def set_strength(self, strength: float) -> None:
         super().set_strength(strength)
@@ -341,6 +356,9 @@ class ImageBayesDriver(ChoiceModel):
         f, sq = self._features(images)
         if self.events and self.image.keep_current:  # the step size of the `local` candidates
             self.sigma = min(2.0, self.sigma * 1.25) if order[0] != 0 else max(0.02, self.sigma * 0.7)
+            if order[0] != 0 and not self.image.pool:  # which kind of proposal was picked
+                local = order[0] <= self._local_rows()
+                self._wins = (self._wins[0] + local, self._wins[1] + (not local))
         self.incumbent = candidates[order[0]].copy()
         self._record(f, sq, mean_pairwise_sq(images), order)
         self._shown.append(candidates.copy())
