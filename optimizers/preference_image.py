@@ -9,16 +9,15 @@ taken between the rendered candidates x_i = G(z_i) and a target image t, not bet
 With t = mean + B a (B the top r principal directions of the generator's images, a ~ N(0, diag of
 their variances)) the logits are 2 (B^T (x_i - mean)) . a - ||x_i - mean||^2, linear in a, so the
 posterior over a is the same concave multinomial logistic regression, exact in the candidates'
-full pixel norms; only the target is limited to r directions. Each round shows the generation
-closest to the posterior mode and to k-1 Thompson samples of it (`strength` scales their spread):
-the target images are turned into latents by a few Adam steps on the pixel distance (`invert`,
-which the caller supplies with the generator), each started from the better of the model's learned
-inversion encoder's guess and the nearest candidate shown so far.
-
-Measured against the latent-metric driver (README, compose section; 20 rounds of 9, rankings by a
-20%-wrong user): 79% of the random -> full-inversion gap on faces64 (bayes 66%), 82% on fashion32
-(bayes 54%): nothing is lost between latent and pixel distance. The price is the inversion, about
-3 s a round on fashion32 and 5 s on faces64 on 2 CPU threads, instead of milliseconds.
+full pixel norms; only the target is limited to r directions. `ImageOptions` say how a round is
+made. By default (the fast path, docs/benchmarks/compose_realtime.md) candidate 0 is the current
+choice (a wrong pick is cheap to undo), candidates 1-2 are Gaussian steps around it sized as
+elitist's, and the others are the generations nearest the posterior mode and Thompson samples of
+it (`strength` scales their spread): the inversion encoder's guess of each target image, refined
+by 4 Adam steps on the pixel distance in the prior's principal directions, then put back on the
+typical shell |z|^2 = d, so they stay sharp faces. `ImageOptions.inverting()` is the driver as it
+was (60 Adam steps on the full pixel distance from the better of the encoder's guess and the
+nearest shown candidate, seconds a round; 79% of the gap on faces64 with rankings).
 
 Deterministic given the seed; `tell(order, shown=...)` replays a round from the candidates that
 were shown (no inversion), so undo and loading a session stay fast.

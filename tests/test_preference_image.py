@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 import torch
 
-from optimizers import PreferenceSearch
+from optimizers import DriverOptions, PreferenceSearch
 from optimizers import preference_image
-from optimizers.preference_image import fit_pixel_prior, load_pixel_prior, pixel_prior, save_pixel_prior
+from optimizers.preference_image import ImageOptions, fit_pixel_prior, load_pixel_prior, pixel_prior, save_pixel_prior
 from weightfile import WeightFileError
 from tests.conftest import assert_replays
 
@@ -133,7 +133,8 @@ def test_shipped_pixel_priors_are_their_generators(model_id):
 def test_proposals_start_from_the_nearest_shown_candidate():
     gen = Linear()
     starts = []
-    search = PreferenceSearch(6, k=4, method="rank", optimizer="bayes-image", generator=gen, seed=3)
+    inverting = DriverOptions("bayes-image", image=ImageOptions.inverting())  # warm starts: not the fast path's
+    search = PreferenceSearch(6, k=4, method="rank", optimizer=inverting, generator=gen, seed=3)
     invert = search._driver.invert
     search._driver.invert = lambda images, init: (starts.append(init.copy()), invert(images, init))[1]
     shown = search.ask().numpy().astype(np.float64)
@@ -174,3 +175,18 @@ def mean_rms_spread(x: torch.Tensor) -> float:
     """Root mean squared pixel distance between two of the images x [k, C, H, W]."""
     d = torch.cdist(x.flatten(1).double(), x.flatten(1).double()) ** 2 / x[0].numel()
     return float((d.sum() / (len(x) * (len(x) - 1))).sqrt())
+
+
+def test_the_fast_default_keeps_the_choice_and_steps_around_it():
+    """The default bayes-image round: the current choice first, `local` Gaussian steps around it, then
+    the posterior draws' short inversions, all on the typical shell |z|^2 = d."""
+    gen = Linear()
+    options = ImageOptions()
+    assert options.keep_current and options.typical and options.local == 2 and options.steps == 4
+    search = PreferenceSearch(6, k=5, method="pick", optimizer="bayes-image", generator=gen, seed=4, strength=0.6)
+    search.tell_pick(3)
+    chosen = search.best()
+    z = search.ask()
+    torch.testing.assert_close(z[0], chosen)
+    torch.testing.assert_close(z[3:].norm(dim=1), torch.full((2,), 6 ** 0.5), atol=1e-4, rtol=0)
+    assert len({tuple(row.tolist()) for row in z}) == 5  # no two alike
