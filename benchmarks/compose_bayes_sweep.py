@@ -6,12 +6,13 @@
 
 Each argument is one setting: `driver` is "bayes" (the latent metric, default) or "bayes-image"
 (the choice model on the candidates' images); `strength` goes to `PreferenceSearch`; `rank_depth`,
-`temperature` and `error_rate` replace the driver's module defaults
-(`optimizers.preference_model.DEFAULT_*`) for that setting, and for bayes-image `warm_from_shown`,
-`invert_steps` and `components` those of `optimizers.preference_image` (WARM_FROM_SHOWN,
-INVERT_STEPS, DEFAULT_COMPONENTS). Printed per setting: the mean judge distance (pixel MSE) of the
-user's latest pick and of the driver's posterior mode after the last round, and the share of the
-random -> inversion gap each closes.
+`temperature` and `error_rate` are the driver's `ChoiceOptions`, and for bayes-image any field of
+`ImageOptions` (`steps`, `lr`, `warm_from_shown`, `components`, `projected`, `typical`,
+`keep_current`; `invert_steps` is the old name of `steps`) replaces that of its base: `"base":
+"inverting"` (the default, `ImageOptions.inverting()`, the driver these sweeps were run on) or
+`"default"` (today's `ImageOptions()`). Printed per setting: the mean judge distance (pixel MSE) of
+the user's latest pick and of the driver's posterior mode after the last round, and the share of
+the random -> inversion gap each closes.
 """
 from __future__ import annotations
 
@@ -21,51 +22,57 @@ import sys
 import time
 from pathlib import Path
 
+import dataclasses
+
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import optimizers.preference_image as bayes_image  # noqa: E402
-import optimizers.preference_model as bayes  # noqa: E402
 from optimizers import pixel_distance as judge  # noqa: E402
 from optimizers.preference import PreferenceSearch  # noqa: E402
+from optimizers.preference_drivers import ChoiceOptions, DriverOptions, ImageOptions  # noqa: E402
 from optimizers.simulate import SimulatedUser, full_inversion, judge_batch, random_search  # noqa: E402
 from studio.catalog import Catalog  # noqa: E402
 from studio.commands.compose_sim import load_targets  # noqa: E402
 
-KNOBS = {"rank_depth": (bayes, "DEFAULT_RANK_DEPTH"), "temperature": (bayes, "DEFAULT_TEMPERATURE"),
-         "error_rate": (bayes, "DEFAULT_ERROR_RATE"), "warm_from_shown": (bayes_image, "WARM_FROM_SHOWN"),
-         "invert_steps": (bayes_image, "INVERT_STEPS"), "components": (bayes_image, "DEFAULT_COMPONENTS")}
+CHOICE_KNOBS = {f.name for f in dataclasses.fields(ChoiceOptions)}
+IMAGE_KNOBS = {f.name for f in dataclasses.fields(ImageOptions)} | {"invert_steps"}
+
+
+def setting_options(setting: dict, model_id: str) -> DriverOptions:
+    """The driver options one setting of knobs describes (unknown knobs: SystemExit)."""
+    driver = setting.get("driver", "bayes")
+    if driver not in ("bayes", "bayes-image"):
+        raise SystemExit(f"driver must be bayes or bayes-image, got {driver!r}")
+    known = {"strength", "driver", "base"} | CHOICE_KNOBS | (IMAGE_KNOBS if driver == "bayes-image" else set())
+    unknown = sorted(set(setting) - known)
+    if unknown:
+        raise SystemExit(f"unknown knobs {unknown}; known: {', '.join(sorted(known))}")
+    base = setting.get("base", "inverting")
+    if base not in ("inverting", "default"):
+        raise SystemExit(f"base must be inverting or default, got {base!r}")
+    image = ImageOptions.inverting() if base == "inverting" else ImageOptions()
+    image_knobs = {("steps" if k == "invert_steps" else k): v for k, v in setting.items() if k in IMAGE_KNOBS}
+    choice = ChoiceOptions(**{k: v for k, v in setting.items() if k in CHOICE_KNOBS})
+    return DriverOptions(driver, model_id, choice=choice, image=dataclasses.replace(image, **image_knobs))
 
 
 def run_setting(model, model_id: str, targets: torch.Tensor, setting: dict, *, k: int, rounds: int, seed: int,
                 method: str) -> tuple[float, float]:
     """Mean judge distance of (the latest pick, the posterior mode) after `rounds`."""
-    saved = {place: getattr(*place) for place in KNOBS.values()}
-    try:
-        for knob, value in setting.items():
-            if knob in KNOBS:
-                setattr(*KNOBS[knob], value)
-            elif knob not in ("strength", "driver"):
-                raise SystemExit(f"unknown knob {knob!r}; known: strength, driver, {', '.join(KNOBS)}")
-        driver = setting.get("driver", "bayes")
-        if driver not in ("bayes", "bayes-image"):
-            raise SystemExit(f"driver must be bayes or bayes-image, got {driver!r}")
-        user, picks, modes = SimulatedUser("flip", error=0.2), [], []
-        for t in range(len(targets)):
-            target = targets[t:t + 1]
-            search = PreferenceSearch(model.latent_dim, k=k, method=method, seed=seed + t, generator=model,
-                                      optimizer=f"{driver}:{model_id}", strength=setting.get("strength", 0.6))
-            gen = torch.Generator().manual_seed(10_000 + seed + t)
-            for _ in range(rounds):
-                order = user.rank(judge_batch(model, judge, target, search.ask()), gen)
-                search.tell_pick(order[0]) if method == "pick" else search.tell_ranking(order)
-            picks.append(float(judge_batch(model, judge, target, search.best()[None])[0]))
-            modes.append(float(judge_batch(model, judge, target, search.ask()[:1])[0]))  # next round shows the mode first
-        return sum(picks) / len(picks), sum(modes) / len(modes)
-    finally:
-        for (module, name), value in saved.items():
-            setattr(module, name, value)
+    options = setting_options(setting, model_id)
+    user, picks, modes = SimulatedUser("flip", error=0.2), [], []
+    for t in range(len(targets)):
+        target = targets[t:t + 1]
+        search = PreferenceSearch(model.latent_dim, k=k, method=method, seed=seed + t, generator=model,
+                                  optimizer=options, strength=setting.get("strength", 0.6))
+        gen = torch.Generator().manual_seed(10_000 + seed + t)
+        for _ in range(rounds):
+            order = user.rank(judge_batch(model, judge, target, search.ask()), gen)
+            search.tell_pick(order[0]) if method == "pick" else search.tell_ranking(order)
+        picks.append(float(judge_batch(model, judge, target, search.best()[None])[0]))
+        modes.append(float(judge_batch(model, judge, target, search.ask()[:1])[0]))  # next round shows the mode first
+    return sum(picks) / len(picks), sum(modes) / len(modes)
 
 
 def main(argv: list[str] | None = None) -> int:

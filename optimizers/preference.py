@@ -1,16 +1,21 @@
 """Composing by preference: each round shows k candidates, the person picks one (or ranks all).
 
-Only comparisons are known. A driver (`optimizers.preference_drivers`) proposes the candidates
-and learns from the order given: "elitist" (ours: the current choice plus Gaussian steps whose
-size grows when a new candidate is picked and shrinks when the current one is kept), "bayes" /
-"bayes:<model id>" (ours, `optimizers.preference_model`: a choice model fit on every round so far,
-with the model's shipped latent metric; it plans round 0 itself and takes `strength` as the spread
-of its proposals, so the latent map below keeps scale 1), "bayes-image" / "bayes-image:<model id>"
-(`optimizers.preference_image`: the same model on the candidates' rendered images; needs
-`generator=`, uses the model's shipped inversion encoder, saves the shown candidates in its state
-and replays from them), or any nevergrad optimizer told
-rank-based losses (shared/design/NEVERGRAD_NOTES.md: DiscreteOnePlusOne for picks,
-`ParametrizedCMA(popsize=k)` for rankings).
+Only comparisons are known. A driver (`optimizers.preference_drivers`, each an
+`optimizers.preference_base.Driver`) proposes the candidates and learns from the order given;
+which driver, with its settings, is a `DriverOptions` (`optimizer=`; a name such as
+"bayes-image:faces64" means that driver with today's defaults), saved in the state:
+
+- "elitist" (ours: the current choice plus Gaussian steps whose size grows when a new candidate is
+  picked and shrinks when the current one is kept);
+- "bayes" / "bayes:<model id>" (ours, `optimizers.preference_model`: a choice model fit on every
+  round so far, with the model's shipped latent metric; it plans round 0 itself and takes
+  `strength` as the spread of its proposals, so the latent map below keeps scale 1);
+- "bayes-image" / "bayes-image:<model id>" (`optimizers.preference_image`: the same model on the
+  candidates' rendered images; needs `generator=`, uses the model's shipped inversion encoder,
+  saves the shown candidates in its state and replays from them; `ImageOptions` say how its
+  posterior draws become candidates);
+- any nevergrad optimizer told rank-based losses (shared/design/NEVERGRAD_NOTES.md:
+  DiscreteOnePlusOne for picks, `ParametrizedCMA(popsize=k)` for rankings).
 
 The optimizer works on coordinates u in R^m; a latent is
 
@@ -21,8 +26,9 @@ same u-steps, scaled), and a low-dimensional basis (see `optimizers.subspace`) r
 principal directions. Without a start, round 0 shows k random latents and the choice becomes the
 anchor.
 
-State is our own JSON: the settings, the choices and strengths per round, and each round's chosen
-latent as a check; loading replays the choices (deterministic from the seed) and refuses a state
+State is our own JSON: the settings (the driver's options among them; a state saved before they
+were, replays with `DriverOptions.legacy`, the settings it ran with), the choices and strengths per
+round, and each round's chosen latent as a check; loading replays the choices (deterministic from the seed) and refuses a state
 whose replay diverges. Nothing is ever unpickled.
 """
 from __future__ import annotations
@@ -37,8 +43,8 @@ import torch
 
 from .inversion import shipped_encoder, shipped_inversion
 from .metric import MODEL_ID, shipped_metric
-from .nevergrad_search import check_nevergrad_name
-from .preference_drivers import DRIVERS, Driver, make_driver
+from .preference_base import Driver
+from .preference_drivers import DRIVERS, DriverOptions, make_driver
 from .preference_image import generator_bridge, pixel_prior
 
 FORMAT = "studio-preference/1"
@@ -47,8 +53,9 @@ CHECK_TOLERANCE = 1e-3
 
 
 @dataclass(frozen=True)
-class Round:
-    """One finished round: the feedback (candidate indices, best first) and the strength used."""
+class Feedback:
+    """One finished round of a preference search: the feedback (candidate indices, best first) and
+    the strength used. (A session's `studio.session.Round` is the same round as nodes of its tree.)"""
 
     order: tuple[int, ...]  # a single pick is a 1-tuple
     strength: float
@@ -64,7 +71,8 @@ class PreferenceSearch:
 
     def __init__(self, latent_dim: int, *, k: int = 9, method: str = "pick", strength: float = 1.0, seed: int = 0,
                  start: torch.Tensor | None = None, basis: torch.Tensor | None = None,
-                 center: torch.Tensor | None = None, optimizer: str | None = None, generator: Any = None):
+                 center: torch.Tensor | None = None, optimizer: str | DriverOptions | None = None,
+                 generator: Any = None):
         if isinstance(latent_dim, bool) or not isinstance(latent_dim, int) or latent_dim < 1:
             raise ValueError(f"latent_dim must be a positive integer, got {latent_dim!r}")
         if isinstance(k, bool) or not isinstance(k, int) or not 2 <= k <= 64:
@@ -72,22 +80,27 @@ class PreferenceSearch:
         if method not in METHODS:
             raise ValueError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
         self.latent_dim, self.k, self.method, self.seed = latent_dim, k, method, int(seed)
-        self.optimizer = optimizer if _driver_name(optimizer) in DRIVERS else check_nevergrad_name(optimizer) \
-            if optimizer else METHODS[method]
-        self._metric = _named_metric(self.optimizer, latent_dim)
+        # a name ("bayes-image:faces64") takes today's defaults for that driver
+        self.options = optimizer if isinstance(optimizer, DriverOptions) else \
+            DriverOptions.parse(optimizer or METHODS[method])
+        self._metric = _named_metric(self.options, latent_dim)
         self.initial_strength = _check_strength(strength)
         self.start = None if start is None else _vector(start, latent_dim, "start")
         self.basis = None if basis is None else _basis(basis, latent_dim)
         self.center = torch.zeros(latent_dim) if center is None else _vector(center, latent_dim, "center")
         self._pinv = None if self.basis is None else torch.linalg.pinv(self.basis.double())  # [d, m]
         self.generator = generator
-        if _driver_name(self.optimizer) == "bayes-image":
+        if self.options.driver == "bayes-image":
             if generator is None or getattr(generator, "latent_dim", None) != latent_dim:
                 raise ValueError(f"optimizer {self.optimizer!r} needs the generator (generator=...) whose latents "
                                  f"have size {latent_dim}")
-            model_id = self._model_id = self.optimizer.split(":", 1)[1] if ":" in self.optimizer else None
-            self._encoder = None if model_id is None else shipped_encoder(model_id)
+            self._encoder = None if self.options.model is None else shipped_encoder(self.options.model)
         self._reset()
+
+    @property
+    def optimizer(self) -> str:
+        """The driver's short name ("elitist", "bayes:faces64", "CMA", ...); its settings are `options`."""
+        return self.options.name
 
     @staticmethod
     def bayes_optimizer(model_id: str) -> str | None:
@@ -105,7 +118,7 @@ class PreferenceSearch:
         return self.latent_dim if self.basis is None else len(self.basis)
 
     def _reset(self) -> None:
-        self._rounds: list[Round] = []
+        self._rounds: list[Feedback] = []
         self._shown: list[torch.Tensor] = []  # [k, d] per finished round
         self._chosen: list[torch.Tensor] = []  # [d] per finished round
         self.strength = self.initial_strength
@@ -117,7 +130,7 @@ class PreferenceSearch:
         if self._plans_first_round:  # a model-based driver proposes round 0 itself
             u0 = None if self.start is None else self._coords(self.start)
             self._anchor_u = np.zeros(self.search_dim) if u0 is None else u0
-            self._driver = make_driver(_driver_name(self.optimizer), u0, self.k, self.seed, dim=self.search_dim,
+            self._driver = make_driver(self.options, u0, self.k, self.seed, dim=self.search_dim,
                                        strength=self.strength, **self._model_options(u0))
         elif self.start is not None:
             self._start_driver(self.start, self._coords(self.start))
@@ -126,23 +139,26 @@ class PreferenceSearch:
     def heavy_rounds(self) -> bool:
         """True when preparing a round costs seconds of CPU, not milliseconds (bayes-image inverts
         its proposals): a server runs such rounds one at a time."""
-        return _replays_shown(self.optimizer)
+        return self.options.replays_shown
 
     @property
     def _plans_first_round(self) -> bool:
-        return bool(getattr(DRIVERS.get(_driver_name(self.optimizer)), "plans_first_round", False))
+        return self.options.plans_first_round
 
     def _model_options(self, u0: np.ndarray | None) -> dict[str, Any]:
         """What a model-based driver needs: "bayes" the latent metric, "bayes-image" the generator's
         pixel prior (the shipped one when it is this generator's) and its render / invert functions on
         u (z = offset + u @ basis, as `_to_latents`)."""
-        if _driver_name(self.optimizer) != "bayes-image":
+        if self.options.driver != "bayes-image":
             return {"metric": self._search_metric()}
         step = torch.zeros(self.latent_dim) if u0 is None else torch.from_numpy(u0).float()
         offset = self.center if self.start is None else \
             self.start - (step if self.basis is None else step @ self.basis)
-        render, invert = generator_bridge(self.generator, offset=offset, basis=self.basis, encoder=self._encoder)
-        return {"prior": pixel_prior(self.generator, model_id=self._model_id), "render": render, "invert": invert}
+        image = self.options.image
+        prior = pixel_prior(self.generator, image.components, model_id=self.options.model)
+        render, invert = generator_bridge(self.generator, offset=offset, basis=self.basis, encoder=self._encoder,
+                                          options=image, prior=prior)
+        return {"prior": prior, "render": render, "invert": invert}
 
     def _search_metric(self) -> np.ndarray | None:
         """"bayes:<model id>": the model's shipped latent metric M [d, d], in u: B M B^T."""
@@ -158,7 +174,7 @@ class PreferenceSearch:
 
     def _start_driver(self, z0: torch.Tensor, u0: np.ndarray) -> None:
         self._anchor_z, self._anchor_u = z0.clone(), u0.copy()
-        self._driver = make_driver(self.optimizer, u0, self.k, self.seed)
+        self._driver = make_driver(self.options, u0, self.k, self.seed)
 
     @property
     def rounds(self) -> int:
@@ -166,7 +182,7 @@ class PreferenceSearch:
         return len(self._rounds)
 
     @property
-    def history(self) -> list[Round]:
+    def history(self) -> list[Feedback]:
         return list(self._rounds)
 
     def shown(self, round_index: int) -> torch.Tensor:
@@ -224,7 +240,7 @@ class PreferenceSearch:
     def _tell(self, order: tuple[int, ...], shown: torch.Tensor | None = None, prepare: bool = True) -> None:
         """`shown` (replay only): the round's candidates as they were shown, for a driver that can
         learn from them without proposing them again (the image driver's inversions are slow)."""
-        if shown is not None and _replays_shown(self.optimizer):
+        if shown is not None and self.options.replays_shown:
             u = np.stack([self._coords(z) for z in shown])
             self._driver.tell(order, shown=u)
         else:
@@ -236,7 +252,7 @@ class PreferenceSearch:
                 self._driver.tell(order)
         if prepare:
             self._driver.ask()  # prepare the next round now, so that ask() only maps cached coordinates
-        self._rounds.append(Round(order, self.strength))
+        self._rounds.append(Feedback(order, self.strength))
         self._shown.append(shown)
         self._chosen.append(shown[order[0]].clone())
 
@@ -248,7 +264,7 @@ class PreferenceSearch:
         # a driver that replays from shown candidates made them slowly (bayes-image: by inversion);
         # round `to_round`'s are what it would propose again (same draws) if the strength is the same
         again = (self._shown[to_round], self._rounds[to_round].strength) \
-            if to_round < self.rounds and _replays_shown(self.optimizer) else None
+            if to_round < self.rounds and self.options.replays_shown else None
         self._reset()
         self._replay(kept, shown=shown, prepare_last=again is None)
         if again is not None:
@@ -263,7 +279,7 @@ class PreferenceSearch:
         other.undo(at_round)
         return other
 
-    def _replay(self, rounds: list[Round], check: list[list[float]] | None = None,
+    def _replay(self, rounds: list[Feedback], check: list[list[float]] | None = None,
                 shown: list[torch.Tensor] | None = None, prepare_last: bool = True) -> None:
         for r, rnd in enumerate(rounds):
             self.set_strength(rnd.strength)
@@ -279,12 +295,13 @@ class PreferenceSearch:
     def to_dict(self) -> dict[str, Any]:
         return {
             "format": FORMAT, "latent_dim": self.latent_dim, "k": self.k, "method": self.method,
-            "optimizer": self.optimizer, "strength": self.initial_strength, "seed": self.seed,
+            "optimizer": self.optimizer, "options": self.options.to_dict(), "strength": self.initial_strength,
+            "seed": self.seed,
             "start": None if self.start is None else self.start.tolist(),
             "basis": None if self.basis is None else self.basis.tolist(), "center": self.center.tolist(),
             "rounds": [{"order": list(r.order), "strength": r.strength} for r in self._rounds],
             "chosen": [c.tolist() for c in self._chosen],
-        } | ({"shown": [z.tolist() for z in self._shown]} if _replays_shown(self.optimizer) else {})
+        } | ({"shown": [z.tolist() for z in self._shown]} if self.options.replays_shown else {})
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict())
@@ -294,6 +311,17 @@ class PreferenceSearch:
         """Whether rebuilding this `to_json()` state (a dict) computes rounds that cost seconds
         (its driver has `heavy_rounds`), so a server can gate `from_json` as it gates rounds."""
         return isinstance(state, dict) and _replays_shown(state.get("optimizer"))
+
+    @staticmethod
+    def _state_options(d: dict[str, Any]) -> DriverOptions:
+        """A state's driver options: saved since they were typed; a state saved before (no "options")
+        ran with `DriverOptions.legacy` of its optimizer name, and replays with exactly that."""
+        if "options" not in d:
+            return DriverOptions.legacy(d["optimizer"])
+        options = DriverOptions.from_dict(d["options"])
+        if options.name != d["optimizer"]:
+            raise ValueError(f"optimizer {d['optimizer']!r} and options for {options.name!r} disagree")
+        return options
 
     @classmethod
     def from_json(cls, text: str | dict[str, Any], *, generator: Any = None) -> "PreferenceSearch":
@@ -308,13 +336,15 @@ class PreferenceSearch:
         keeps_shown = isinstance(d, dict) and _replays_shown(d.get("optimizer"))
         if keeps_shown:
             keys.add("shown")
+        if isinstance(d, dict) and "options" in d:  # saved since options are typed (absent: legacy)
+            keys.add("options")
         if not isinstance(d, dict) or d.get("format") != FORMAT or set(d) != keys:
             raise ValueError(f"not a {FORMAT} state (expected exactly the keys {sorted(keys)})")
         try:
             search = cls(d["latent_dim"], k=d["k"], method=d["method"], strength=d["strength"], seed=d["seed"],
-                         start=d["start"], basis=d["basis"], center=d["center"], optimizer=d["optimizer"],
+                         start=d["start"], basis=d["basis"], center=d["center"], optimizer=cls._state_options(d),
                          generator=generator)
-            rounds = [Round(tuple(int(i) for i in r["order"]), _check_strength(r["strength"])) for r in d["rounds"]]
+            rounds = [Feedback(tuple(int(i) for i in r["order"]), _check_strength(r["strength"])) for r in d["rounds"]]
             if len(d["chosen"]) != len(rounds):
                 raise ValueError("one chosen latent per round expected")
             shown = None
@@ -352,26 +382,18 @@ def _vector(x: Any, d: int, what: str) -> torch.Tensor:
     return t.clone()
 
 
-def _driver_name(optimizer: str | None) -> str | None:
-    """"bayes:fashion32" -> "bayes" (our drivers may name a model whose shipped features they use)."""
-    return optimizer.split(":", 1)[0] if isinstance(optimizer, str) else optimizer
+def _replays_shown(optimizer: Any) -> bool:
+    """Whether a state's named driver learns from saved shown candidates on replay (its proposals
+    are slow to make: bayes-image inverts them), so its state saves them."""
+    driver = DRIVERS.get(optimizer.partition(":")[0]) if isinstance(optimizer, str) else None
+    return driver is not None and driver.replays_shown
 
 
-def _replays_shown(optimizer: str | None) -> bool:
-    """Whether the named driver learns from saved shown candidates on replay (its proposals are
-    slow to make: bayes-image inverts them), so its state saves them."""
-    return isinstance(optimizer, str) and bool(getattr(DRIVERS.get(_driver_name(optimizer)), "replays_shown", False))
-
-
-def _named_metric(optimizer: str, latent_dim: int) -> torch.Tensor | None:
-    """The shipped latent metric of "bayes:<model id>"; None for other names."""
-    if ":" not in optimizer:
-        return None
-    name, model_id = optimizer.split(":", 1)
-    if name not in ("bayes", "bayes-image") or not MODEL_ID.fullmatch(model_id):
-        raise ValueError(f"optimizer {optimizer!r}: only 'bayes:<model id>' or 'bayes-image:<model id>' names a model")
-    if name == "bayes-image":
-        return None  # its model is the generator itself (and the inversion encoder shipped with it)
+def _named_metric(options: DriverOptions, latent_dim: int) -> torch.Tensor | None:
+    """The shipped latent metric of "bayes:<model id>"; None for other drivers."""
+    if options.driver != "bayes" or options.model is None:
+        return None  # bayes-image's model is the generator itself (and the inversion encoder shipped with it)
+    optimizer, model_id = options.name, options.model
     metric = shipped_metric(model_id)
     if metric is None:
         raise ValueError(f"optimizer {optimizer!r}: no latent metric shipped for model {model_id!r} "
@@ -388,4 +410,4 @@ def _basis(x: Any, d: int) -> torch.Tensor:
     return b.clone()
 
 
-__all__ = ["PreferenceSearch", "Round", "METHODS", "FORMAT"]
+__all__ = ["PreferenceSearch", "Feedback", "DriverOptions", "METHODS", "FORMAT"]

@@ -9,16 +9,15 @@ taken between the rendered candidates x_i = G(z_i) and a target image t, not bet
 With t = mean + B a (B the top r principal directions of the generator's images, a ~ N(0, diag of
 their variances)) the logits are 2 (B^T (x_i - mean)) . a - ||x_i - mean||^2, linear in a, so the
 posterior over a is the same concave multinomial logistic regression, exact in the candidates'
-full pixel norms; only the target is limited to r directions. Each round shows the generation
-closest to the posterior mode and to k-1 Thompson samples of it (`strength` scales their spread):
-the target images are turned into latents by a few Adam steps on the pixel distance (`invert`,
-which the caller supplies with the generator), each started from the better of the model's learned
-inversion encoder's guess and the nearest candidate shown so far.
-
-Measured against the latent-metric driver (README, compose section; 20 rounds of 9, rankings by a
-20%-wrong user): 79% of the random -> full-inversion gap on faces64 (bayes 66%), 82% on fashion32
-(bayes 54%): nothing is lost between latent and pixel distance. The price is the inversion, about
-3 s a round on fashion32 and 5 s on faces64 on 2 CPU threads, instead of milliseconds.
+full pixel norms; only the target is limited to r directions. `ImageOptions` say how a round is
+made. By default (the fast path, docs/benchmarks/compose_realtime.md) candidate 0 is the current
+choice (a wrong pick is cheap to undo), candidates 1-2 are Gaussian steps around it sized as
+elitist's, and the others are the generations nearest the posterior mode and Thompson samples of
+it (`strength` scales their spread): the inversion encoder's guess of each target image, refined
+by 4 Adam steps on the pixel distance in the prior's principal directions, then put back on the
+typical shell |z|^2 = d, so they stay sharp faces. `ImageOptions.inverting()` is the driver as it
+was (60 Adam steps on the full pixel distance from the better of the encoder's guess and the
+nearest shown candidate, seconds a round; 79% of the gap on faces64 with rankings).
 
 Deterministic given the seed; `tell(order, shown=...)` replays a round from the candidates that
 were shown (no inversion), so undo and loading a session stay fast.
@@ -27,9 +26,10 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import threading
 import weakref
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Callable
 
@@ -39,19 +39,81 @@ import torch
 from weightfile import WeightFileError, load_weights, save_weights
 
 from .metric import MODEL_ID, SHIPPED
-from .preference_model import ChoiceModel, mean_pairwise_sq
+from .preference_model import ChoiceModel, ChoiceOptions, _strict_keys, mean_pairwise_sq
 
 log = logging.getLogger(__name__)
 
-# Chosen on fashion32 (results/compose_image_prototype_fashion32.txt, 12 targets apart from the README's,
-# 20%-wrong rankings, share of the gap closed): 64 directions 62%, 128 70%, 256 69% (30 inversion steps);
-# 10 steps 54%, 20 steps at lr 0.1 66%, 30 steps 70%, 60 steps 75% (128 directions). Proposals that are
-# not really the images the posterior asked for cost more than a slower round.
-DEFAULT_COMPONENTS = 128  # principal directions of the target image
+DEFAULT_COMPONENTS = 128  # principal directions of the target image (shipped priors hold this many)
 PRIOR_SAMPLES = 2048  # generated images they are estimated from (once per generator and process)
-INVERT_STEPS = 60
-INVERT_LR = 0.05
-WARM_FROM_SHOWN = True  # each inversion starts from the better of the encoder's guess and the nearest shown candidate
+
+
+@dataclass(frozen=True)
+class ImageOptions:
+    """How "bayes-image" turns posterior draws into candidates; saved in a preference search's state.
+
+    The defaults are the fast path (docs/benchmarks/compose_realtime.md); `ImageOptions.inverting()`
+    is the driver as it was until then (60 Adam steps per proposal, seconds a round), which a saved
+    state without options replays with. The inverting settings were chosen on fashion32
+    (results/compose_image_prototype_fashion32.txt, compose_bayes_sweep_fashion32_image.txt): 64
+    directions 62%, 128 70%, 256 69% (30 steps); with warm starts 30 steps 84%, 60 steps 93%, 100 90%.
+    """
+
+    components: int = DEFAULT_COMPONENTS  # principal directions of the target image
+    steps: int = 4  # Adam steps per proposal on the distance to its posterior draw
+    lr: float = 0.05
+    warm_from_shown: bool = False  # start from the better of the encoder's guess and the nearest shown candidate
+    prior_weight: float = 1.0  # of the latent prior ((mean z^2) - 1)^2 in the inversion loss
+    projected: bool = True  # fit the draw in the prior's principal directions only (not its blurry rest)
+    typical: bool = True  # rescale each proposal onto the prior's shell |z|^2 = d (where G's images are sharp)
+    keep_current: bool = True  # show the current choice as candidate 0 (instead of the mode's inversion)
+    # > 0: each draw is shown as its nearest image among `pool` generations (the draws' inversions and
+    # Gaussian steps around the current choice and the mode's inversion, up to `pool_step` x strength
+    # in latent units), so every candidate is a generation of a typical latent; 0: the inversions
+    pool: int = 0
+    pool_step: float = 1.0
+    # candidates 1..local (with keep_current) are Gaussian steps around the current choice, their size
+    # (x strength, latent units) grown x1.25 when a new candidate is picked and shrunk x0.7 when the
+    # current one is kept, as elitist's: moves that do not trust the choice model's picture of the person
+    local: int = 2
+    # instead of a fixed `local`, share rows 1..k-2 between local steps and the model's proposals by
+    # how often each was picked so far (Laplace's rule): a person the choice model describes well gets
+    # its proposals, one it does not (another notion of "close") gets elitist's steps
+    adaptive: bool = False
+
+    def __post_init__(self) -> None:
+        for name in ("components", "steps"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < (1 if name == "components" else 0):
+                raise ValueError(f"image option {name} must be a {'positive' if name == 'components' else 'non-negative'}"
+                                 f" integer, got {value!r}")
+        for name in ("pool", "local"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise ValueError(f"image option {name} must be a non-negative integer, got {value!r}")
+        if not isinstance(self.adaptive, bool):
+            raise ValueError(f"image option adaptive must be true or false, got {self.adaptive!r}")
+        if (self.local or self.adaptive) and not self.keep_current:
+            raise ValueError("image option local needs keep_current (its steps are sized by keeping the choice)")
+        for name in ("lr", "prior_weight", "pool_step"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+                raise ValueError(f"image option {name} must be a non-negative number, got {value!r}")
+        for name in ("warm_from_shown", "projected", "typical", "keep_current"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"image option {name} must be true or false, got {getattr(self, name)!r}")
+
+    @classmethod
+    def inverting(cls) -> "ImageOptions":
+        """The driver before the fast path: full 60-step inversions of the posterior draws."""
+        return cls(components=DEFAULT_COMPONENTS, steps=60, lr=0.05, warm_from_shown=True, prior_weight=1.0,
+                   projected=False, typical=False, keep_current=False, pool=0, pool_step=1.0, local=0, adaptive=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: Any) -> "ImageOptions":
+        return cls(**_strict_keys(cls, d, "image options"))
 
 
 @dataclass(frozen=True)
@@ -178,18 +240,21 @@ class ImageBayesDriver(ChoiceModel):
 
     def __init__(self, u0: np.ndarray | None, k: int, seed: int, *, dim: int, prior: PixelPrior,
                  render: Callable[[np.ndarray], np.ndarray], invert: Callable[[np.ndarray, np.ndarray], np.ndarray],
-                 strength: float = 1.0, temperature: float | None = None, error_rate: float | None = None,
-                 window: int = 100, rank_depth: int | None = None):
-        self.space, self.k, self.prior = int(dim), k, prior
+                 strength: float = 1.0, options: ChoiceOptions = ChoiceOptions(),
+                 image: ImageOptions = ImageOptions()):
+        self.space, self.k, self.prior, self.image = int(dim), k, prior, image
         self.render, self.invert = render, invert
         self.rng = np.random.RandomState(seed)
         self.start = None if u0 is None else np.asarray(u0, dtype=np.float64).copy()
         prior_mean = np.zeros(prior.components) if u0 is None else self._features(render(self.start[None]))[0][0]
-        self._init_model(prior_mean, prior.variance, temperature=temperature, error_rate=error_rate,
-                         rank_depth=rank_depth, window=window)
+        self._init_model(prior_mean, prior.variance, options)
         self.strength = float(strength)
         self.incumbent = np.zeros(self.space) if u0 is None else self.start.copy()
         self.pending: np.ndarray | None = None
+        self._pending_images: np.ndarray | None = None  # [k, P] renders of `pending` when the pool made them
+        self.seed = int(seed)
+        self.sigma = 0.5  # of the `local` steps around the current choice (latent units, x strength)
+        self._wins = (0, 0)  # picks of (local steps, model proposals) so far
         self._eps: np.ndarray | None = None  # this round's draws: [k, r] targets, or [k, m] prior latents in round 0
         self._shown: list[np.ndarray] = []  # the latents shown in each told round (aligned with self.events)
 
@@ -207,19 +272,69 @@ class ImageBayesDriver(ChoiceModel):
         """[k, m] candidates of the current round (computed once, then cached until told)."""
         eps = self._draw()
         if self.pending is None:
+            self._pending_images = None
             if not self.events and self.start is None:  # round 0: k latents of the prior
                 self.pending = eps.copy()
             else:
                 a = self._posterior_draws(eps, self.strength, True)
-                self.pending = self.invert(self.prior.mean + a @ self.prior.basis.T, self._nearest_shown(a))
+                keep = self.image.keep_current and bool(self.events) and not self.image.pool
+                local = self._local_rows() if keep else 0
+                # with keep_current, row 0 is the current choice and rows 1..local steps around it:
+                # only the other draws are inverted
+                drawn = a[1 + local:] if keep else a
+                proposals = self.invert(self.prior.mean + drawn @ self.prior.basis.T, self._nearest_shown(drawn))
+                if keep:
+                    rng = np.random.RandomState([self.seed, len(self.events)])
+                    steps = self.strength * self.sigma * rng.randn(local, self.space)
+                    proposals = np.concatenate([self.incumbent[None], self.incumbent[None] + steps, proposals])
+                self.pending = proposals
+                if self.image.pool and self.events:
+                    self.pending, self._pending_images = self._from_pool(a, self.pending)
                 if not self.events:  # the warm start itself leads round 0
                     self.pending[0] = self.start
+                elif self.image.keep_current:  # the current choice stays on screen: a wrong pick is cheap to undo
+                    self.pending[0] = self.incumbent
         return self.pending
+
+    def _local_rows(self) -> int:
+        """How many of this round's rows (after the current choice) are local steps."""
+        if not self.image.adaptive:
+            return min(self.image.local, self.k - 2)
+        local_wins, model_wins = self._wins
+        share = (local_wins + 1) / (local_wins + model_wins + 2)
+        return int(min(self.k - 2, max(1, round((self.k - 2) * share))))
+
+    def set_strength(self, strength: float) -> None:
+        super().set_strength(strength)
+        self._pending_images = None
+
+    def _from_pool(self, a: np.ndarray, guesses: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """([k, m] latents, [k, P] their images): for each target mean + B a (row 0 the mode), the
+        nearest image not taken yet among the pool: the guesses, then Gaussian steps around the
+        current choice and around the mode's guess (this round's own seed: replay draws the same)."""
+        rng = np.random.RandomState([self.seed, len(self.events)])
+        extra = max(0, self.image.pool - len(guesses))
+        centers = np.where((np.arange(extra) % 2 == 0)[:, None], self.incumbent[None], guesses[:1])
+        steps = self.strength * self.image.pool_step * np.exp(rng.uniform(np.log(0.1), 0, size=(extra, 1)))
+        pool = np.concatenate([guesses, centers + steps * rng.randn(extra, self.space)])
+        images = self.render(pool)
+        f, sq = self._features(images)
+        cost = sq[None] - 2 * a @ f.T  # [k, pool]: ||x - t||^2 up to a constant per target
+        chosen: list[int] = []
+        if self.image.keep_current:  # candidate 0 is the current choice (set by the caller); not in the pool
+            chosen.append(-1)
+        for row in cost[len(chosen):]:
+            row = row.copy()
+            row[[c for c in chosen if c >= 0]] = np.inf
+            chosen.append(int(np.argmin(row)))
+        latents = np.stack([self.incumbent if c < 0 else pool[c] for c in chosen])
+        shown = np.stack([self.render(self.incumbent[None])[0] if c < 0 else images[c] for c in chosen])
+        return latents, shown
 
     def _nearest_shown(self, a: np.ndarray) -> np.ndarray:
         """[k, m]: for each target mean + B a, the latent of the shown candidate whose image is nearest
         to it (||x - t||^2 = ||x - mean||^2 - 2 f.a + ||a||^2, from the recorded features; no rendering)."""
-        if not WARM_FROM_SHOWN or not self._shown:
+        if not self.image.warm_from_shown or not self._shown:
             return np.repeat(self.incumbent[None], len(a), axis=0)
         f = np.concatenate([event[0] for event in self.events])
         sq = np.concatenate([event[1] for event in self.events])
@@ -229,28 +344,40 @@ class ImageBayesDriver(ChoiceModel):
         """Take [k, m] as this round's candidates: the ones it proposed before, for an undo (its
         random draws for the round are made as usual, so later rounds replay the same)."""
         self._draw()
-        self.pending = np.asarray(candidates, dtype=np.float64).copy()
+        self.pending, self._pending_images = np.asarray(candidates, dtype=np.float64).copy(), None
 
     def tell(self, order: tuple[int, ...], shown: np.ndarray | None = None) -> None:
         """Learn from the order given; `shown` [k, m] replays a round from its candidates."""
         self._draw()
         candidates = self.ask() if shown is None else np.asarray(shown, dtype=np.float64)
-        images = self.render(candidates)
+        cached = self._pending_images if shown is None else None  # the pool's renders of them
+        images = self.render(candidates) if cached is None else cached
         f, sq = self._features(images)
+        if self.events and self.image.keep_current:  # the step size of the `local` candidates
+            self.sigma = min(2.0, self.sigma * 1.25) if order[0] != 0 else max(0.02, self.sigma * 0.7)
+            if order[0] != 0 and not self.image.pool:  # which kind of proposal was picked
+                local = order[0] <= self._local_rows()
+                self._wins = (self._wins[0] + local, self._wins[1] + (not local))
         self.incumbent = candidates[order[0]].copy()
         self._record(f, sq, mean_pairwise_sq(images), order)
         self._shown.append(candidates.copy())
-        self.pending, self._eps = None, None
+        self.pending, self._eps, self._pending_images = None, None, None
 
 
 def generator_bridge(generator: Any, *, offset: torch.Tensor, basis: torch.Tensor | None, encoder: Any = None,
-                     steps: int | None = None, lr: float = INVERT_LR, prior_weight: float = 1.0):
+                     options: ImageOptions = ImageOptions(), prior: PixelPrior | None = None):
     """`render` and `invert` for `ImageBayesDriver` on coordinates u (z = offset + u @ basis): invert
-    starts each target from whichever of the inversion encoder's guess and u_init (the driver's
-    nearest shown candidate) has the lower loss, and takes `steps` Adam steps on that loss, the
-    pixel MSE plus the latent prior ((mean z^2) - 1)^2."""
+    starts each target from the inversion encoder's guess, or (`options.warm_from_shown`) from
+    whichever of it and u_init (the driver's nearest shown candidate) has the lower loss, and takes
+    `options.steps` Adam steps on that loss: the pixel MSE (in `prior`'s principal directions only
+    when `options.projected`) plus the latent prior ((mean z^2) - 1)^2; `options.typical` rescales
+    the results onto the shell |z|^2 = d."""
     pinv = None if basis is None else torch.linalg.pinv(basis.double()).float()
-    steps = INVERT_STEPS if steps is None else int(steps)
+    steps, lr, prior_weight = options.steps, options.lr, options.prior_weight
+    if options.projected and prior is None:
+        raise ValueError("a projected inversion needs the pixel prior")
+    proj = torch.from_numpy(prior.basis).float() if options.projected else None  # [P, r]
+    proj_mean = torch.from_numpy(prior.mean).float() if options.projected else None
 
     def to_z(u: torch.Tensor) -> torch.Tensor:
         return offset + (u if basis is None else u @ basis)
@@ -262,10 +389,14 @@ def generator_bridge(generator: Any, *, offset: torch.Tensor, basis: torch.Tenso
     def invert(images: np.ndarray, u_init: np.ndarray) -> np.ndarray:
         target = torch.as_tensor(images, dtype=torch.float32)
 
+        target_c = None if proj is None else (target - proj_mean) @ proj  # [n, r]
+
         def loss_of(u: torch.Tensor) -> torch.Tensor:
             z = to_z(u)
-            return (generator.generate(z).flatten(1) - target).pow(2).mean(1) \
-                + prior_weight * (z.pow(2).mean(1) - 1).pow(2)
+            x = generator.generate(z).flatten(1)
+            fit = (x - target).pow(2).mean(1) if proj is None else \
+                ((x - proj_mean) @ proj - target_c).pow(2).sum(1) / x.shape[1]
+            return fit + prior_weight * (z.pow(2).mean(1) - 1).pow(2)
 
         u = torch.as_tensor(u_init, dtype=torch.float32)
         if encoder is not None:
@@ -273,7 +404,7 @@ def generator_bridge(generator: Any, *, offset: torch.Tensor, basis: torch.Tenso
                 shape = (len(target), generator.channels, generator.resolution, generator.resolution)
                 z0 = encoder(target.view(shape).clamp(-1, 1))
                 guess = z0 - offset if pinv is None else (z0 - offset) @ pinv
-                if WARM_FROM_SHOWN:  # per target, the better start of the two
+                if options.warm_from_shown:  # per target, the better start of the two
                     u = torch.where((loss_of(guess) <= loss_of(u))[:, None], guess, u)
                 else:
                     u = guess
@@ -284,10 +415,15 @@ def generator_bridge(generator: Any, *, offset: torch.Tensor, basis: torch.Tenso
             opt.zero_grad()
             loss.sum().backward()
             opt.step()
-        return u.detach().double().numpy()
+        u = u.detach()
+        if options.typical:  # onto the shell |z|^2 = d, in the search's coordinates
+            z = to_z(u)
+            z = z * (z.shape[1] ** 0.5 / z.norm(dim=1, keepdim=True).clamp_min(1e-12))
+            u = z - offset if pinv is None else (z - offset) @ pinv
+        return u.double().numpy()
 
     return render, invert
 
 
-__all__ = ["ImageBayesDriver", "PixelPrior", "pixel_prior", "fit_pixel_prior", "save_pixel_prior", "load_pixel_prior",
+__all__ = ["ImageOptions", "ImageBayesDriver", "PixelPrior", "pixel_prior", "fit_pixel_prior", "save_pixel_prior", "load_pixel_prior",
            "shipped_pixel_prior", "generator_bridge", "DEFAULT_COMPONENTS"]

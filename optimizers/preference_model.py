@@ -33,16 +33,57 @@ round's mode, which replay reproduces), so `PreferenceSearch` can undo and rebui
 """
 from __future__ import annotations
 
-from typing import Protocol
+import math
+from dataclasses import asdict, dataclass, fields
+from typing import Any, Protocol
 
 import numpy as np
 
+from .preference_base import Driver
+
 NEWTON_STEPS = 30
 TOLERANCE = 1e-7
-DEFAULT_TEMPERATURE = 0.3
 EM_ROUNDS = 3
-DEFAULT_ERROR_RATE = 0.1
-DEFAULT_RANK_DEPTH = 3  # places of a ranking used: the top few of k are chosen with care, the tail less so
+
+
+@dataclass(frozen=True)
+class ChoiceOptions:
+    """How the person is modelled (the knobs of `ChoiceModel`); saved in a preference search's state.
+
+    Chosen on fashion32 (docs/benchmarks/compose.md, `benchmarks/compose_bayes_sweep.py`): the top 3
+    places of a ranking, temperature 0.3, a 10% lapse rate."""
+
+    temperature: float = 0.3  # times each round's mean squared candidate distance
+    error_rate: float = 0.1  # lapse rate: a choice is uniform with this probability
+    rank_depth: int = 3  # places of a ranking used: the top few of k are chosen with care, the tail less so
+    window: int = 100  # rounds the fit looks back on
+
+    def __post_init__(self) -> None:
+        if not (isinstance(self.temperature, (int, float)) and math.isfinite(self.temperature) and self.temperature > 0):
+            raise ValueError(f"choice temperature must be a positive number, got {self.temperature!r}")
+        if not (isinstance(self.error_rate, (int, float)) and 0 <= self.error_rate < 1):
+            raise ValueError(f"choice error_rate must be in [0, 1), got {self.error_rate!r}")
+        for name in ("rank_depth", "window"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"choice {name} must be a positive integer, got {value!r}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: Any) -> "ChoiceOptions":
+        return cls(**_strict_keys(cls, d, "choice options"))
+
+
+def _strict_keys(cls: Any, d: Any, what: str) -> dict[str, Any]:
+    """d as keyword arguments of the dataclass `cls`; a ValueError names unknown keys."""
+    if not isinstance(d, dict):
+        raise ValueError(f"{what} must be an object, got {type(d).__name__}")
+    unknown = sorted(set(d) - {f.name for f in fields(cls)})
+    if unknown:
+        raise ValueError(f"unknown {what}: {unknown}")
+    return dict(d)
 
 
 class Features(Protocol):
@@ -77,18 +118,16 @@ class LatentFeatures:
         return (np.asarray(f, dtype=np.float64) / self._scale) @ self.vectors.T
 
 
-class ChoiceModel:
+class ChoiceModel(Driver):
     """The posterior over a target t in some feature space from every choice so far (shared by the
     latent and the image drivers). Each shown round is recorded as the candidates' features f [k, m],
     their squared norms sq [k] (||f||^2, or the full norm when f is a projection), the mean squared
     distance between them (`spread`, which sets that round's temperature) and the order given."""
 
-    def _init_model(self, prior_mean: np.ndarray, prior_variance: np.ndarray, *, temperature: float | None,
-                    error_rate: float | None, rank_depth: int | None, window: int) -> None:
-        self.dim, self.window = len(prior_mean), int(window)
-        self.temperature = DEFAULT_TEMPERATURE if temperature is None else float(temperature)
-        self.error_rate = DEFAULT_ERROR_RATE if error_rate is None else float(error_rate)
-        self.rank_depth = DEFAULT_RANK_DEPTH if rank_depth is None else int(rank_depth)
+    def _init_model(self, prior_mean: np.ndarray, prior_variance: np.ndarray, options: ChoiceOptions) -> None:
+        self.dim, self.choice = len(prior_mean), options
+        self.window, self.temperature = options.window, float(options.temperature)
+        self.error_rate, self.rank_depth = float(options.error_rate), options.rank_depth
         self.prior_mean = np.asarray(prior_mean, dtype=np.float64).copy()
         self.prior_precision = 1.0 / np.asarray(prior_variance, dtype=np.float64)
         self.mode = self.prior_mean.copy()
@@ -199,8 +238,7 @@ class BayesDriver(ChoiceModel):
     plans_first_round = True  # it proposes round 0 itself (prior samples), so no round is wasted
 
     def __init__(self, u0: np.ndarray | None, k: int, seed: int, *, dim: int | None = None,
-                 metric: np.ndarray | None = None, strength: float = 1.0, temperature: float | None = None,
-                 error_rate: float | None = None, window: int = 100, rank_depth: int | None = None):
+                 metric: np.ndarray | None = None, strength: float = 1.0, options: ChoiceOptions = ChoiceOptions()):
         if u0 is None and dim is None:
             raise ValueError("BayesDriver needs a start u0 or a dimension")
         self.space = len(u0) if u0 is not None else int(dim)  # m_u, the search coordinates
@@ -209,8 +247,7 @@ class BayesDriver(ChoiceModel):
         self.k = k
         self.start = None if u0 is None else np.asarray(u0, dtype=np.float64).copy()
         prior_mean = np.zeros(self.features.dim) if u0 is None else self.features(self.start[None])[0]
-        self._init_model(prior_mean, self.features.prior_variance, temperature=temperature, error_rate=error_rate,
-                         rank_depth=rank_depth, window=window)
+        self._init_model(prior_mean, self.features.prior_variance, options)
         self.strength = float(strength)
         self.incumbent = np.zeros(self.space) if u0 is None else self.start.copy()
         self.pending: np.ndarray | None = None
@@ -226,7 +263,8 @@ class BayesDriver(ChoiceModel):
         return self.pending
 
     # -- learning --------------------------------------------------------------------------------
-    def tell(self, order: tuple[int, ...]) -> None:
+    def tell(self, order: tuple[int, ...], shown: np.ndarray | None = None) -> None:
+        self._no_shown(shown)
         candidates = self.ask()
         f = self.features(candidates)
         self.incumbent = candidates[order[0]].copy()
@@ -234,4 +272,4 @@ class BayesDriver(ChoiceModel):
         self.pending, self._eps = None, None
 
 
-__all__ = ["ChoiceModel", "BayesDriver", "LatentFeatures", "Features", "mean_pairwise_sq"]
+__all__ = ["ChoiceOptions", "ChoiceModel", "BayesDriver", "LatentFeatures", "Features", "mean_pairwise_sq"]

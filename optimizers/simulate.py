@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 import torch
+import torch.nn.functional as F
 
 from .gradient import GradientSearch
 from .objective import DistanceFn, Objective, Weights
@@ -49,6 +50,29 @@ class SimulatedUser:
             u = torch.rand(len(distances), generator=gen).clamp(1e-12, 1 - 1e-12)
             order = torch.argsort(distances / (self.temperature * scale) + torch.log(-torch.log(u))).tolist()
         return order
+
+
+def ssim_distance(images: torch.Tensor, target: torch.Tensor, *, window: int = 11, sigma: float = 1.5) -> torch.Tensor:
+    """1 - SSIM (Wang et al. 2004: Gaussian window 11 / 1.5, C1 = 0.01^2, C2 = 0.03^2 on [0, 1]
+    intensities, averaged over channels and positions) per image: [N, C, H, W] vs [1, C, H, W] ->
+    [N]. A judge that sees local structure and contrast, not pixel errors; differentiable."""
+    if images.dim() != 4 or target.dim() != 4 or target.shape[0] != 1 or images.shape[1:] != target.shape[1:]:
+        raise ValueError(f"SSIM needs images [N, C, H, W] and a target [1, C, H, W] of the same size, "
+                         f"got {list(images.shape)} and {list(target.shape)}")
+    c = images.shape[1]
+    x, y = (images + 1) / 2, ((target + 1) / 2).expand_as(images)
+    g = torch.exp(-((torch.arange(window, dtype=x.dtype, device=x.device) - window // 2) ** 2) / (2 * sigma ** 2))
+    g = g / g.sum()
+    kernel = (g[:, None] * g[None]).expand(c, 1, window, window).contiguous()
+
+    def blur(t: torch.Tensor) -> torch.Tensor:
+        return F.conv2d(t, kernel, groups=c)  # valid positions only
+
+    mx, my = blur(x), blur(y)
+    vx, vy, cov = blur(x * x) - mx ** 2, blur(y * y) - my ** 2, blur(x * y) - mx * my
+    c1, c2 = 0.01 ** 2, 0.03 ** 2
+    ssim = ((2 * mx * my + c1) * (2 * cov + c2)) / ((mx ** 2 + my ** 2 + c1) * (vx + vy + c2))
+    return 1 - ssim.flatten(1).mean(1)
 
 
 def judge_batch(generator: Any, judge: DistanceFn, target: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
@@ -154,5 +178,5 @@ def markdown(table: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-__all__ = ["SimulatedUser", "USERS", "compose", "random_search", "typical_distance", "full_inversion", "ComposeSetting",
+__all__ = ["SimulatedUser", "USERS", "ssim_distance", "compose", "random_search", "typical_distance", "full_inversion", "ComposeSetting",
            "compose_table", "markdown"]

@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 import torch
 
-from optimizers import PreferenceSearch
+from optimizers import DriverOptions, PreferenceSearch
 from optimizers import preference_image
-from optimizers.preference_image import fit_pixel_prior, load_pixel_prior, pixel_prior, save_pixel_prior
+from optimizers.preference_image import ImageOptions, fit_pixel_prior, load_pixel_prior, pixel_prior, save_pixel_prior
 from weightfile import WeightFileError
 from tests.conftest import assert_replays
 
@@ -133,7 +133,8 @@ def test_shipped_pixel_priors_are_their_generators(model_id):
 def test_proposals_start_from_the_nearest_shown_candidate():
     gen = Linear()
     starts = []
-    search = PreferenceSearch(6, k=4, method="rank", optimizer="bayes-image", generator=gen, seed=3)
+    inverting = DriverOptions("bayes-image", image=ImageOptions.inverting())  # warm starts: not the fast path's
+    search = PreferenceSearch(6, k=4, method="rank", optimizer=inverting, generator=gen, seed=3)
     invert = search._driver.invert
     search._driver.invert = lambda images, init: (starts.append(init.copy()), invert(images, init))[1]
     shown = search.ask().numpy().astype(np.float64)
@@ -141,3 +142,51 @@ def test_proposals_start_from_the_nearest_shown_candidate():
     search.ask()
     assert len(starts) == 1 and all(any(np.allclose(row, s) for s in shown) for row in starts[0])
     search._driver.invert = invert
+
+
+def test_default_candidates_stay_as_realistic_and_varied_as_browse():
+    """Issue 25 item 3: with the default ("auto") driver the candidates of later rounds must stay as
+    realistic (the discriminator's score) and as varied as the nearest images Browse shows (its
+    variations around an image at the default strength 0.35), not collapse into near-identical
+    blurry faces. A perfect pixel user steers towards a held-out face for 8 rounds of 9 on the
+    shipped faces64."""
+    from studio.app.explore import variations
+    from studio.catalog import Catalog
+    from studio.data import load_dataset, to_float
+    gen = Catalog().generator("faces64")
+    target = to_float(load_dataset("faces", split="val", size=64, channels=3).images[:1])
+    with torch.no_grad():
+        varied = [gen.generate(variations(z, n=9, strength=0.35, seed=i))
+                  for i, z in enumerate(gen.sample_latents(4, seed=6))]
+        browse_realism = float(torch.stack([gen.realism(x).mean() for x in varied]).mean())
+        browse_spread = sum(mean_rms_spread(x) for x in varied) / len(varied)
+    search = PreferenceSearch(gen.latent_dim, k=9, strength=0.6, optimizer="bayes-image:faces64", generator=gen, seed=0)
+    for _ in range(8):
+        x = gen.generate(search.ask())
+        search.tell_pick(int(((x - target) ** 2).flatten(1).mean(1).argmin()))
+    with torch.no_grad():
+        x = gen.generate(search.ask())
+        realism = float(gen.realism(x).mean())
+    assert realism >= browse_realism, (realism, browse_realism)
+    assert mean_rms_spread(x) >= 0.5 * browse_spread, (mean_rms_spread(x), browse_spread)
+
+
+def mean_rms_spread(x: torch.Tensor) -> float:
+    """Root mean squared pixel distance between two of the images x [k, C, H, W]."""
+    d = torch.cdist(x.flatten(1).double(), x.flatten(1).double()) ** 2 / x[0].numel()
+    return float((d.sum() / (len(x) * (len(x) - 1))).sqrt())
+
+
+def test_the_fast_default_keeps_the_choice_and_steps_around_it():
+    """The default bayes-image round: the current choice first, `local` Gaussian steps around it, then
+    the posterior draws' short inversions, all on the typical shell |z|^2 = d."""
+    gen = Linear()
+    options = ImageOptions()
+    assert options.keep_current and options.typical and options.local == 2 and options.steps == 4
+    search = PreferenceSearch(6, k=5, method="pick", optimizer="bayes-image", generator=gen, seed=4, strength=0.6)
+    search.tell_pick(3)
+    chosen = search.best()
+    z = search.ask()
+    torch.testing.assert_close(z[0], chosen)
+    torch.testing.assert_close(z[3:].norm(dim=1), torch.full((2,), 6 ** 0.5), atol=1e-4, rtol=0)
+    assert len({tuple(row.tolist()) for row in z}) == 5  # no two alike

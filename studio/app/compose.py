@@ -38,9 +38,10 @@ def start(ctx: Ctx, st: UserState, *, k: int, method: str, strength: float, sour
           optimizer: str = "auto", directions: bool = True) -> None:
     """A new composite: from random latents, the Browse selection, or the last inspiration result.
 
-    `optimizer` "auto" is our bayes-image driver when the model ships its inversion encoder (picks
-    and rankings: README, compose-sim), else elitist for picks and, for rankings, the bayes driver
-    with the model's shipped latent metric (CMA without one); `directions` searches along the model's
+    `optimizer` "auto" is elitist for picks (0.04 s a round, and ahead of bayes-image's fast path
+    under the SSIM and VICReg judges: docs/benchmarks/compose_realtime.md), and for rankings our
+    bayes-image driver when the model ships its inversion encoder, else the bayes driver with the
+    model's shipped latent metric (CMA without one); `directions` searches along the model's
     shipped image directions when it has them (not with bayes-image, which inverts in the whole
     latent space).
     """
@@ -60,11 +61,13 @@ def start(ctx: Ctx, st: UserState, *, k: int, method: str, strength: float, sour
         raise ValueError(f"unknown optimizer {optimizer!r}; choose one of {', '.join(OPTIMIZERS)}")
     bayes = PreferenceSearch.bayes_optimizer(s.model)  # "bayes:<model>" when its metric is shipped
     image = PreferenceSearch.image_optimizer(s.model)  # "bayes-image:<model>" when it ships an inversion encoder
-    name = {"auto": image or ("elitist" if method == "pick" else bayes), "bayes": bayes or "bayes",
+    name = {"auto": "elitist" if method == "pick" else image or bayes, "bayes": bayes or "bayes",
             "bayes-image": image or "bayes-image"}.get(optimizer, optimizer)
-    # the image driver inverts its targets in the whole latent space: directions would only narrow what it reaches
+    # the image driver inverts its targets in the whole latent space: directions would only narrow what it
+    # reaches; "auto" picks run elitist in the whole latent space too, as measured (compose_realtime.md)
+    whole_space = str(name).startswith("bayes-image") or (optimizer == "auto" and method == "pick")
     sub = ctx.cached(("directions", s.model), lambda: shipped_subspace(s.model)) \
-        if directions and not str(name).startswith("bayes-image") else None
+        if directions and not whole_space else None
     st.compose = PreferenceSearch(ctx.latent_dim(s.model), k=k, method=method, strength=float(strength),
                                   seed=int(seed), start=z0, optimizer=name, generator=ctx.model(s.model),
                                   basis=None if sub is None else sub.basis, center=None if sub is None else sub.center)
