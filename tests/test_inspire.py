@@ -129,7 +129,7 @@ def test_cli_and_app_searches_go_through_prepare(monkeypatch, tmp_path):
 
     from studio.app.context import Ctx
     from studio.app.state import UserState
-    from studio.app.testing import write_tiny_catalog
+    from studio.testing import write_tiny_catalog
     from studio.catalog import Catalog
     from studio.session import Session
     ctx = Ctx(Catalog(write_tiny_catalog(tmp_path / "assets", encoder=False, examples=False)))
@@ -147,7 +147,7 @@ def test_a_refused_target_clears_the_old_one_and_thin_images_are_refused(tmp_pat
     from studio.app import inspire as tab
     from studio.app.context import Ctx
     from studio.app.state import UserState
-    from studio.app.testing import write_tiny_catalog
+    from studio.testing import write_tiny_catalog
     from studio.catalog import Catalog
     from studio.imageio import ImageError
     from studio.session import Session
