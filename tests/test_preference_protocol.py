@@ -18,16 +18,7 @@ pytestmark = pytest.mark.usefixtures("one_thread")  # see conftest.py
 LEGACY = Path(__file__).parent / "data" / "preference_states_legacy.json"
 
 
-class Linear:
-    """A generator whose images are a linear map of the latent: 6 -> 1 x 4 x 4 (the legacy states' one)."""
-
-    latent_dim, channels, resolution = 6, 1, 4
-
-    def __init__(self, seed: int = 0):
-        self.w = torch.from_numpy(np.random.RandomState(seed).randn(6, 16) / 3).float()
-
-    def generate(self, z):
-        return (z @ self.w).view(-1, 1, 4, 4)
+from tests.test_preference_image import Linear  # noqa: E402  (the legacy states' generator: 6 -> 1 x 4 x 4)
 
 
 @pytest.mark.parametrize("cls", [*DRIVERS.values(), NevergradDriver])
