@@ -54,13 +54,13 @@ More in submodules:
 """
 from .gradient import GradientSearch
 from .nevergrad_search import NevergradSearch, nevergrad_names
-from .objective import (STUDIO_REALISM, Objective, Weights, default_realism, independent_realism, latent_prior,
-                        pixel_distance, realism_spread, spread_unit)
+from .objective import (STUDIO_REALISM, LinearizedRealism, Objective, Weights, default_realism, independent_realism,
+                        latent_prior, pixel_distance, realism_spread, spread_unit)
 from .preference import DriverOptions, Feedback, PreferenceSearch
 from .registry import SEARCHES, make_search
 from .search import ProgressEvent, Search, SearchResult
 
-__all__ = ["Objective", "Weights", "pixel_distance", "latent_prior", "realism_spread", "STUDIO_REALISM",
+__all__ = ["Objective", "LinearizedRealism", "Weights", "pixel_distance", "latent_prior", "realism_spread", "STUDIO_REALISM",
            "independent_realism", "default_realism", "spread_unit",
            "SEARCHES", "make_search", "Search", "GradientSearch", "NevergradSearch", "nevergrad_names",
            "ProgressEvent", "SearchResult", "PreferenceSearch", "DriverOptions", "Feedback"]

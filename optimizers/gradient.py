@@ -11,17 +11,20 @@ optimizer), this search
 - optionally halves the restarts (keeping the best) at given fractions of the budget, which saves
   most of the compute once the good basins are known,
 - stops when the best loss has not improved for `patience` steps,
-- can start from given latents (an encoder's guess), jittered for half of the other restarts.
+- can start from given latents (an encoder's guess), jittered for half of the other restarts,
+- can run D's realism term every `realism_every`-th step only, linearized in between
+  (`objective.LinearizedRealism`), its result scored exactly.
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 
 import torch
 
-from .objective import Objective
-from .search import ProgressEvent, Search, as_starts
+from .objective import LinearizedRealism, Objective
+from .search import ProgressEvent, Search, SearchResult, as_starts
 
 SCHEDULES = ("cosine", "step", "constant")
 
@@ -35,8 +38,11 @@ class GradientSearch(Search):
     def __init__(self, objective: Objective, *, budget: int, seed: int = 0, batch: int = 16, lr: float = 0.1,
                  betas: tuple[float, float] = (0.9, 0.99), schedule: str = "cosine", final_lr: float = 0.01,
                  patience: int | None = None, min_delta: float = 1e-4, prune_at: tuple[float, ...] = (0.1, 0.25),
-                 start: torch.Tensor | None = None, start_sigma: float = 0.5):
+                 start: torch.Tensor | None = None, start_sigma: float = 0.5, realism_every: int = 1):
         super().__init__(objective, budget=budget, seed=seed, batch=batch)
+        # D's realism term refreshed every `realism_every` steps and linearized in between (1: every step)
+        self._realism = LinearizedRealism(realism_every) if realism_every != 1 else None
+        self._exact: tuple[torch.Tensor, float, dict[str, float]] | None = None
         if schedule not in SCHEDULES:
             raise ValueError(f"unknown schedule {schedule!r}; choose one of {', '.join(SCHEDULES)}")
         if not (lr > 0 and math.isfinite(lr)):
@@ -93,7 +99,7 @@ class GradientSearch(Search):
     def step(self) -> ProgressEvent:
         start = time.perf_counter()
         self.optimizer.zero_grad(set_to_none=True)
-        loss, terms = self.objective(self.z)
+        loss, terms = self.objective(self.z, realism=self._realism)
         finite = torch.isfinite(loss)
         self._record(self.z.detach().cpu(), loss.detach().cpu(), terms)
         with torch.no_grad():
@@ -149,6 +155,19 @@ class GradientSearch(Search):
         if old:
             self.optimizer.state[self.z] = {k: (v[keep].clone() if torch.is_tensor(v) and v.dim() else v)
                                             for k, v in old.items()}
+
+    def result(self) -> SearchResult:
+        """The best latent with its exact loss and terms: with a linearized realism term the losses
+        recorded between D's refreshes are first-order estimates, so the result is scored again."""
+        result = super().result()
+        if self._realism is None or self.best_latent is None:
+            return result
+        if self._exact is None or not torch.equal(self._exact[0], result.latent):
+            with torch.no_grad():
+                loss, terms = self.objective(result.latent)
+            self._exact = (result.latent.clone(), float(loss[0]), {k: float(v[0]) for k, v in terms.items()})
+        _, loss, terms = self._exact
+        return dataclasses.replace(result, loss=loss, terms=terms)
 
     def finished(self) -> str | None:
         why = super().finished()

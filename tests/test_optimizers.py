@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from generators import PGAN, PGANConfig
-from optimizers import (SEARCHES, GradientSearch, NevergradSearch, Objective, ProgressEvent, SearchResult,
+from optimizers import (SEARCHES, GradientSearch, LinearizedRealism, NevergradSearch, Objective, ProgressEvent, SearchResult,
                         STUDIO_REALISM, Weights, default_realism, make_search, pixel_distance, realism_spread,
                         spread_unit)
 
@@ -53,6 +53,40 @@ def test_objective_rows_are_independent_of_the_batch(model, target):
     together = objective(z)[0]
     alone = torch.cat([objective(z[i:i + 1])[0] for i in range(4)])
     torch.testing.assert_close(together, alone, atol=1e-5, rtol=1e-5)
+
+
+def test_linearized_realism_is_exact_on_a_refresh_and_first_order_between(model, target):
+    objective = Objective(model, target)
+    lazy = LinearizedRealism(every=3)
+    z = model.sample_latents(2, seed=5).requires_grad_(True)
+    loss, terms = objective(z, realism=lazy)  # call 0: a refresh, exact value and gradient
+    exact_loss, exact_terms = Objective(model, target)(z)
+    torch.testing.assert_close(terms["realism"], exact_terms["realism"], atol=1e-5, rtol=1e-5)
+    (g_lazy,) = torch.autograd.grad(loss.sum(), z)
+    (g_exact,) = torch.autograd.grad(exact_loss.sum(), z)
+    torch.testing.assert_close(g_lazy, g_exact, atol=1e-5, rtol=1e-4)
+    # calls 1 and 2 linearize around the refresh: r0 + <g, x - x0>, close for a small move, not equal
+    z2 = (z.detach() + 1e-3 * torch.randn_like(z)).requires_grad_(True)
+    _, moved = objective(z2, realism=lazy)
+    with torch.no_grad():
+        _, exact_moved = objective(z2)
+    torch.testing.assert_close(moved["realism"].detach(), exact_moved["realism"], atol=1e-3, rtol=1e-3)
+    assert lazy.calls == 2
+    with torch.no_grad():  # without gradients D scores exactly and the schedule does not advance
+        objective(z2, realism=lazy)
+    assert lazy.calls == 2
+    for bad in (0, -2, 1.5, True):
+        with pytest.raises(ValueError, match="realism_every"):
+            LinearizedRealism(bad)
+
+
+def test_gradient_search_with_lazy_realism_reports_the_exact_loss(model, target):
+    search = make_search("gradient", Objective(model, target), budget=12, batch=2, seed=0, realism_every=4)
+    result = search.run()
+    with torch.no_grad():
+        loss, terms = Objective(model, target)(result.latent)
+    assert result.loss == pytest.approx(float(loss[0]), rel=1e-6)
+    assert result.terms["realism"] == pytest.approx(float(terms["realism"][0]), rel=1e-6)
 
 
 def test_realism_unit_scales_only_the_realism_term(model, target):
