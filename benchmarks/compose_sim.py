@@ -25,21 +25,18 @@ import torch
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from optimizers import SearchAssets  # noqa: E402
 from optimizers.simulate import ComposeSetting, SimulatedUser, compose_table, markdown  # noqa: E402
 from optimizers.subspace import image_directions  # noqa: E402
 from studio.catalog import Catalog  # noqa: E402
 from studio.commands.compose_sim import int_list, load_targets  # noqa: E402
 from studio.commands.inspire import make_distance  # noqa: E402
-from studio.shipped import search_assets  # noqa: E402
+from studio.shipped import optimizer_assets  # noqa: E402
 
 
 def settings_for(model, *, users: list[SimulatedUser], subspace_dims: int, families: list[str], model_id: str = "",
                  bayes_strength: float = 0.6) -> list[ComposeSetting]:
     out = []
     sub = image_directions(model, subspace_dims) if "elitist-sub" in families else None
-    named = {"bayes", "bayes-rank", "image", "image-rank"} & set(families)  # the rows that use the model's files
-    assets = search_assets(model_id, model) if named and model_id else SearchAssets()
     for user in users:
         name = {"perfect": "perfect", "flip": f"{int(100 * user.error)}% wrong", "bt": "Bradley-Terry"}[user.kind]
         for family in families:
@@ -55,14 +52,16 @@ def settings_for(model, *, users: list[SimulatedUser], subspace_dims: int, famil
                 out.append(ComposeSetting(f"rank, CMA, {name}", "rank", user, (("optimizer", "CMA"),)))
             elif family in ("bayes", "bayes-rank"):  # our choice model on the model's shipped image features
                 method = "pick" if family == "bayes" else "rank"
+                optimizer = f"bayes:{model_id}"
                 out.append(ComposeSetting(f"{method}, bayes, {name}", method, user,
-                                          (("optimizer", f"bayes:{model_id}"), ("strength", bayes_strength),
-                                           ("assets", assets))))
+                                          (("optimizer", optimizer), ("strength", bayes_strength),
+                                           ("assets", optimizer_assets(optimizer, model)))))
             elif family in ("image", "image-rank"):  # the choice model on the candidates' images
                 method = "pick" if family == "image" else "rank"
+                optimizer = f"bayes-image:{model_id}"
                 out.append(ComposeSetting(f"{method}, bayes-image, {name}", method, user,
-                                          (("optimizer", f"bayes-image:{model_id}"), ("strength", bayes_strength),
-                                           ("assets", assets))))
+                                          (("optimizer", optimizer), ("strength", bayes_strength),
+                                           ("assets", optimizer_assets(optimizer, model)))))
             elif family == "bayes-latent":  # the same choice model on the latent coordinates
                 out.append(ComposeSetting(f"pick, bayes on latents, {name}", "pick", user,
                                           (("optimizer", "bayes"), ("strength", bayes_strength))))

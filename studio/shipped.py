@@ -6,7 +6,7 @@ path; see `assetpaths.find`: assets/ for the shipped models, PATH's folder/<stem
 user's) into them, with the optimizer layer's format loaders, each loaded once per process:
 
     search_assets(model_id, generator)   # -> optimizers.SearchAssets for PreferenceSearch(assets=...)
-    optimizer_assets("bayes:faces64", G) # the same for the model an optimizer name names (none: empty)
+    optimizer_assets("bayes:faces64", G) # what that driver uses of the model it names (none: empty)
     shipped_encoder(model_id, device=)   # the inversion encoder (Inspire's start, bayes-image's guesses)
     shipped_metric(model_id)             # the latent metric [d, d] of "bayes:<id>"
     shipped_pixel_prior(model_id, G)     # the pixel prior of "bayes-image:<id>", if it is G's
@@ -111,12 +111,18 @@ def search_assets(model_id: str, generator: Any = None) -> SearchAssets:
 
 
 def optimizer_assets(optimizer: str | DriverOptions | None, generator: Any = None) -> SearchAssets:
-    """`search_assets` of the model a preference optimizer names ("bayes:faces64", "bayes-image:..."),
-    for `PreferenceSearch(optimizer=..., assets=...)`; empty for a name without a model."""
+    """What a preference optimizer uses of the model it names, for `PreferenceSearch(optimizer=...,
+    assets=...)`: "bayes:<id>" its latent metric, "bayes-image:<id>" its inversion encoder and (given
+    the generator) pixel prior; empty for a name without a model, so nothing else is loaded."""
     if optimizer is None:
         return SearchAssets()
     options = optimizer if isinstance(optimizer, DriverOptions) else DriverOptions.parse(optimizer)
-    return SearchAssets() if options.model is None else search_assets(options.model, generator)
+    if options.model is None:
+        return SearchAssets()
+    if options.driver == "bayes":
+        return SearchAssets(metric=shipped_metric(options.model))
+    prior = None if generator is None else shipped_pixel_prior(options.model, generator)
+    return SearchAssets(encoder=shipped_encoder(options.model), prior=prior)
 
 
 __all__ = ["search_assets", "optimizer_assets", "shipped_inversion", "shipped_encoder", "shipped_metric", "shipped_pixel_prior",

@@ -6,10 +6,10 @@ import pytest
 import torch
 
 import assetpaths
-from optimizers import DriverOptions, PreferenceSearch
+from optimizers import DriverOptions, PreferenceSearch, SearchAssets
 from optimizers import preference_image
 from optimizers.preference_image import ImageOptions, fit_pixel_prior, load_pixel_prior, pixel_prior, save_pixel_prior
-from studio.shipped import search_assets, shipped_pixel_prior
+from studio.shipped import optimizer_assets, search_assets, shipped_pixel_prior
 from weightfile import WeightFileError
 from tests.conftest import assert_replays
 
@@ -130,6 +130,18 @@ def test_pixel_prior_file_belongs_to_its_generator(lin_model, caplog):
         refit = pixel_prior(other, 4, n=512, shipped=shipped_pixel_prior(lin_model, other))  # stale: computed
     assert "another generator" in caplog.text
     np.testing.assert_allclose(np.abs(refit.basis.T @ fit_pixel_prior(other, 4, n=512)[0].basis), np.eye(4), atol=1e-6)
+
+
+def test_image_driver_uses_the_data_it_is_handed():
+    gen = Linear(3)
+    prior, _ = fit_pixel_prior(gen, 6, n=256, seed=7)
+    options = DriverOptions("bayes-image", "lin", image=ImageOptions(components=4))
+    search = PreferenceSearch(6, k=4, optimizer=options, generator=gen, seed=0, assets=SearchAssets(prior=prior))
+    np.testing.assert_array_equal(search._driver.prior.basis, prior.basis[:, :4])  # not computed again
+    assert search._encoder is None  # none given: the inversions start from the current choice
+    assert optimizer_assets("elitist", gen).prior is None and optimizer_assets("bayes-image", gen).encoder is None
+    shipped = optimizer_assets("bayes-image:fashion32")
+    assert shipped.encoder is not None and shipped.metric is None  # what that driver uses, nothing more
 
 
 @pytest.mark.parametrize("model_id", ["faces64", "fashion32", "textures64"])

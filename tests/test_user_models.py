@@ -105,5 +105,6 @@ def test_assets_command_makes_and_lists_them(catalog_env, zoo_file, capsys):
     assert made["files"]["metric"].endswith("my-gan.studio/preference/my-gan-metric.safetensors")
     catalog = Catalog(catalog_env)
     model_id = catalog.add_model(str(path))
-    from studio.shipped import shipped_metric
+    from studio.shipped import optimizer_assets, shipped_metric
     assert shipped_metric(model_id).shape == (8, 8) and shipped_subspace(model_id).dim == 2
+    assert optimizer_assets(f"bayes:{model_id}").metric.shape == (8, 8)  # what Compose's bayes driver is handed

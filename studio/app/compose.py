@@ -24,7 +24,7 @@ from studio.app.state import UserState, View
 from studio.app.theme import busy_js, goto_tab
 from studio.imageio import to_pil
 from studio.session import Session, SessionError
-from studio.shipped import search_assets, shipped_subspace
+from studio.shipped import optimizer_assets, shipped_inversion, shipped_metric, shipped_subspace
 
 K_CHOICES = (4, 9, 16)
 OPTIMIZERS = ("auto", "elitist", "bayes", "bayes-image", "DiscreteOnePlusOne", "CMA", "OnePlusOne")
@@ -39,9 +39,9 @@ def start(ctx: Ctx, st: UserState, *, k: int, method: str, strength: float, sour
     """A new composite: from random latents, the Browse selection, or the last inspiration result.
 
     `optimizer` "auto" and the others mean what `optimizers.preference.resolve_optimizer` says for
-    the model's shipped files (`studio.shipped.search_assets`); `directions` searches along the
-    model's shipped image directions when it has them and the driver does not search the whole
-    latent space (bayes-image, and "auto" picks).
+    the model's shipped files; `directions` searches along the model's shipped image directions
+    when it has them and the driver does not search the whole latent space (bayes-image, and
+    "auto" picks).
     """
     k = int(k)
     if k not in K_CHOICES:
@@ -57,10 +57,11 @@ def start(ctx: Ctx, st: UserState, *, k: int, method: str, strength: float, sour
     z0 = s.node(start_node).latent() if start_node is not None else None
     if optimizer not in OPTIMIZERS:
         raise ValueError(f"unknown optimizer {optimizer!r}; choose one of {', '.join(OPTIMIZERS)}")
+    name, whole_space = resolve_optimizer(optimizer, method, model=s.model,
+                                          has_encoder=shipped_inversion(s.model) is not None,
+                                          has_metric=shipped_metric(s.model) is not None)
     generator = ctx.model(s.model)
-    assets = search_assets(s.model, generator)  # loaded once per process
-    name, whole_space = resolve_optimizer(optimizer, method, model=s.model, has_encoder=assets.encoder is not None,
-                                          has_metric=assets.metric is not None)
+    assets = optimizer_assets(name, generator)  # what that driver uses of the model's files (loaded once)
     sub = ctx.cached(("directions", s.model), lambda: shipped_subspace(s.model)) \
         if directions and not whole_space else None
     st.compose = PreferenceSearch(ctx.latent_dim(s.model), k=k, method=method, strength=float(strength),
@@ -156,8 +157,9 @@ def restored_search(ctx: Ctx, session: Session) -> tuple[PreferenceSearch | None
     try:
         with ctx.heavy_round(PreferenceSearch.heavy_state(session.compose)):  # replays, then plans a round
             generator = ctx.model(session.model)
-            pref = PreferenceSearch.from_json(session.compose, generator=generator,
-                                              assets=search_assets(session.model, generator))
+            name = session.compose.get("optimizer")
+            assets = optimizer_assets(name if isinstance(name, str) else None, generator)  # the files it was made with
+            pref = PreferenceSearch.from_json(session.compose, generator=generator, assets=assets)
     except ValueError as e:
         raise SessionError(f"the session's composite cannot be restored: {e}") from None
     if pref.latent_dim != ctx.latent_dim(session.model):
