@@ -44,7 +44,7 @@ Composing by preference (no target image, only a person's choices):
     name, whole_space = resolve_optimizer("auto", "pick" | "rank", model=id, has_encoder=..., has_metric=...)
 
 This layer never looks a file up by model id: the studio does (`studio.shipped`) and hands over
-the objects (encoders, metrics, priors, subspaces); `assetpaths` says where they are.
+the objects (encoders, metrics, priors, subspaces).
 
 More in submodules:
 - `optimizers.inspire`: `prepare(generator, target, start=encoder, weights=..., distance=...)` once

@@ -20,7 +20,9 @@ was (60 Adam steps on the full pixel distance from the better of the encoder's g
 nearest shown candidate, seconds a round; 79% of the gap on faces64 with rankings).
 
 Deterministic given the seed; `tell(order, shown=...)` replays a round from the candidates that
-were shown (no inversion), so undo and loading a session stay fast.
+were shown (no inversion), so undo and loading a session stay fast. A model's saved pixel prior and
+inversion encoder are found by the studio (`studio.shipped`) and handed in (`SearchAssets`); without
+a prior, it is computed from the generator's samples.
 """
 from __future__ import annotations
 
