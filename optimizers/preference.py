@@ -396,9 +396,9 @@ def _named_metric(options: DriverOptions, latent_dim: int, assets: SearchAssets)
     optimizer, model_id = options.name, options.model
     metric = assets.metric
     if metric is None:
-        raise ValueError(f"optimizer {optimizer!r}: no latent metric for model {model_id!r} (the studio loads "
-                         f"assets/preference/{model_id}-metric.safetensors, or the one beside a model file, into "
-                         f"assets=SearchAssets(metric=...)); use plain 'bayes'")
+        raise ValueError(f"optimizer {optimizer!r}: no latent metric for model {model_id!r} "
+                         f"(assets/preference/{model_id}-metric.safetensors, given as assets=SearchAssets(metric=...)); "
+                         f"use plain 'bayes'")
     if metric.shape != (latent_dim, latent_dim):
         raise ValueError(f"optimizer {optimizer!r} is for latents of size {metric.shape[0]}, not {latent_dim}")
     return metric
