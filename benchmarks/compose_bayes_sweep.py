@@ -34,6 +34,7 @@ from optimizers.preference_drivers import ChoiceOptions, DriverOptions, ImageOpt
 from optimizers.simulate import SimulatedUser, full_inversion, judge_batch, random_search  # noqa: E402
 from studio.catalog import Catalog  # noqa: E402
 from studio.commands.compose_sim import load_targets  # noqa: E402
+from studio.shipped import optimizer_assets  # noqa: E402
 
 CHOICE_KNOBS = {f.name for f in dataclasses.fields(ChoiceOptions)}
 IMAGE_KNOBS = {f.name for f in dataclasses.fields(ImageOptions)} | {"invert_steps"}
@@ -61,11 +62,12 @@ def run_setting(model, model_id: str, targets: torch.Tensor, setting: dict, *, k
                 method: str) -> tuple[float, float]:
     """Mean judge distance of (the latest pick, the posterior mode) after `rounds`."""
     options = setting_options(setting, model_id)
+    assets = optimizer_assets(options, model)
     user, picks, modes = SimulatedUser("flip", error=0.2), [], []
     for t in range(len(targets)):
         target = targets[t:t + 1]
         search = PreferenceSearch(model.latent_dim, k=k, method=method, seed=seed + t, generator=model,
-                                  optimizer=options, strength=setting.get("strength", 0.6))
+                                  optimizer=options, assets=assets, strength=setting.get("strength", 0.6))
         gen = torch.Generator().manual_seed(10_000 + seed + t)
         for _ in range(rounds):
             order = user.rank(judge_batch(model, judge, target, search.ask()), gen)

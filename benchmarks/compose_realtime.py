@@ -45,6 +45,7 @@ from studio.app.explore import variations  # noqa: E402
 from studio.catalog import Catalog  # noqa: E402
 from studio.commands.compose_sim import load_targets  # noqa: E402
 from studio.commands.inspire import make_distance  # noqa: E402
+from studio.shipped import optimizer_assets  # noqa: E402
 
 Judge = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
@@ -90,7 +91,7 @@ def realism(model: Any, images: torch.Tensor) -> float:
 
 def new_search(model: Any, options: DriverOptions, *, k: int, seed: int) -> PreferenceSearch:
     return PreferenceSearch(model.latent_dim, k=k, method="pick", strength=0.6, seed=seed, optimizer=options,
-                            generator=model)
+                            generator=model, assets=optimizer_assets(options, model))
 
 
 def time_rounds(model: Any, options: DriverOptions, target: torch.Tensor, *, k: int, rounds: int) -> list[float]:

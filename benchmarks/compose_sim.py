@@ -30,6 +30,7 @@ from optimizers.subspace import image_directions  # noqa: E402
 from studio.catalog import Catalog  # noqa: E402
 from studio.commands.compose_sim import int_list, load_targets  # noqa: E402
 from studio.commands.inspire import make_distance  # noqa: E402
+from studio.shipped import optimizer_assets  # noqa: E402
 
 
 def settings_for(model, *, users: list[SimulatedUser], subspace_dims: int, families: list[str], model_id: str = "",
@@ -51,12 +52,16 @@ def settings_for(model, *, users: list[SimulatedUser], subspace_dims: int, famil
                 out.append(ComposeSetting(f"rank, CMA, {name}", "rank", user, (("optimizer", "CMA"),)))
             elif family in ("bayes", "bayes-rank"):  # our choice model on the model's shipped image features
                 method = "pick" if family == "bayes" else "rank"
+                optimizer = f"bayes:{model_id}"
                 out.append(ComposeSetting(f"{method}, bayes, {name}", method, user,
-                                          (("optimizer", f"bayes:{model_id}"), ("strength", bayes_strength))))
+                                          (("optimizer", optimizer), ("strength", bayes_strength),
+                                           ("assets", optimizer_assets(optimizer, model)))))
             elif family in ("image", "image-rank"):  # the choice model on the candidates' images
                 method = "pick" if family == "image" else "rank"
+                optimizer = f"bayes-image:{model_id}"
                 out.append(ComposeSetting(f"{method}, bayes-image, {name}", method, user,
-                                          (("optimizer", f"bayes-image:{model_id}"), ("strength", bayes_strength))))
+                                          (("optimizer", optimizer), ("strength", bayes_strength),
+                                           ("assets", optimizer_assets(optimizer, model)))))
             elif family == "bayes-latent":  # the same choice model on the latent coordinates
                 out.append(ComposeSetting(f"pick, bayes on latents, {name}", "pick", user,
                                           (("optimizer", "bayes"), ("strength", bayes_strength))))

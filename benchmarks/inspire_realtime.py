@@ -43,7 +43,7 @@ from optimizers.inspire import defaults, prepare, search  # noqa: E402
 from studio.catalog import Catalog  # noqa: E402
 from studio.commands.compose_sim import load_targets  # noqa: E402
 from studio.imageio import save_png, to_pil  # noqa: E402
-from studio.inversion import inversion_encoder  # noqa: E402
+from studio.shipped import shipped_encoder  # noqa: E402
 
 OLD = {"app": {"budget": 200, "batch": 8}, "cli": {"budget": 300, "batch": 16}}  # lr 0.1: GradientSearch's own
 
@@ -109,14 +109,14 @@ def first_image_latency(targets, repeats: int) -> list[float]:
 
 
 def nevergrad_part(model, targets, encoder, *, seed: int) -> list[dict]:
-    from studio.app.inspire import METHODS
+    from studio.app.inspire import SEARCH_METHODS
     rows = []
     for t in range(len(targets)):
         prepared = prepare(model, targets[t:t + 1], start=encoder, distance=Distance({"pixel": 1.0}))
         grad, grad_s = timed(search(prepared, seed=seed))
         row = {"target": t, "start_loss": prepared.start_loss(),
                "gradient": {"loss": grad.loss, "seconds": round(grad_s, 2)}}
-        for method in (m for m in METHODS if m != "gradient"):
+        for method in (m for m in SEARCH_METHODS if m != "gradient"):
             d = defaults(method)
             result, s = timed(search(prepared, method=method, seed=seed))
             row[method] = {"loss": result.loss, "seconds": round(s, 2), "budget": d.budget, "batch": d.batch,
@@ -162,7 +162,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--json", default=str(ROOT / "results" / "realtime_inspire_faces64.json"))
     args = p.parse_args(argv)
     model = Catalog().generator(args.model)
-    encoder = inversion_encoder(args.model)
+    encoder = shipped_encoder(args.model)
     targets = load_targets(argparse.Namespace(images=None, data=None, targets=args.targets, seed=args.seed),
                            model, args.model)
     prepare(model, targets[:1])  # D's spread, once per model (as the app after its first search)

@@ -25,9 +25,10 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from optimizers import GradientSearch, Objective, Weights, default_realism, spread_unit  # noqa: E402
-from optimizers.inversion import guess, shipped_encoder  # noqa: E402
+from optimizers.inversion import guess  # noqa: E402
 from studio.catalog import Catalog  # noqa: E402
 from studio.commands.compose_sim import load_targets  # noqa: E402
+from studio.shipped import shipped_encoder  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -36,9 +36,10 @@ sys.path.insert(0, str(ROOT))
 
 from generators.ganzoo import export_zoo, read_checkpoint  # noqa: E402
 from optimizers import GradientSearch, Objective, Weights, default_realism, spread_unit  # noqa: E402
-from optimizers.inversion import guess, load_inversion, shipped_inversion  # noqa: E402
+from optimizers.inversion import guess, load_inversion  # noqa: E402
 from studio.catalog import Catalog  # noqa: E402
 from studio.commands.compose_sim import load_targets  # noqa: E402
+from studio.shipped import shipped_inversion  # noqa: E402
 
 
 class StampedLines(io.TextIOBase):

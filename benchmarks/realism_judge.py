@@ -33,9 +33,10 @@ from benchmarks.realism_unit import search_arguments, write_outputs  # noqa: E40
 from encoders.distance import feature_term, pixel_term  # noqa: E402
 from encoders.io import load_encoder  # noqa: E402
 from optimizers import GradientSearch, Objective, Weights, independent_realism, realism_spread  # noqa: E402
-from optimizers.inversion import guess, shipped_encoder  # noqa: E402
+from optimizers.inversion import guess  # noqa: E402
 from studio.catalog import Catalog  # noqa: E402
 from studio.data import data_for_model, load_dataset, to_float  # noqa: E402
+from studio.shipped import shipped_encoder  # noqa: E402
 
 
 def features(encoder, images: torch.Tensor) -> torch.Tensor:

@@ -24,9 +24,10 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from optimizers import STUDIO_REALISM, GradientSearch, Objective, Weights, realism_spread  # noqa: E402
-from optimizers.inversion import guess, shipped_encoder  # noqa: E402
+from optimizers.inversion import guess  # noqa: E402
 from studio.catalog import Catalog  # noqa: E402
 from studio.commands.compose_sim import load_targets  # noqa: E402
+from studio.shipped import shipped_encoder  # noqa: E402
 
 
 def contact_sheet(rows: list[list[torch.Tensor]], path: Path, cell: int = 128) -> None:

@@ -35,10 +35,16 @@ Composing by preference (no target image, only a person's choices):
 
     PreferenceSearch(..., optimizer="elitist" | "bayes" | "bayes:<model id>" | NEVERGRAD_NAME,
                      basis=Subspace.basis, center=...)
-    # "bayes:<model id>": every round's choice in one posterior, with assets/preference/<id>-metric
+    # "bayes:<model id>": every round's choice in one posterior, with that model's latent metric
     PreferenceSearch(..., optimizer="bayes-image:<model id>", generator=G)
     # the same posterior on the candidates' rendered images; proposals by inversion (seconds a round)
-    PreferenceSearch.from_json(text, generator=G)   # bayes-image states need the generator again
+    PreferenceSearch(..., assets=SearchAssets(encoder=E, metric=M, prior=P))
+    # the model's data a "<driver>:<model id>" uses; the studio loads them: studio.shipped.search_assets(id, G)
+    PreferenceSearch.from_json(text, generator=G, assets=...)   # bayes-image states need the generator again
+    name, whole_space = resolve_optimizer("auto", "pick" | "rank", model=id, has_encoder=..., has_metric=...)
+
+This layer never looks a file up by model id: the studio does (`studio.shipped`) and hands over
+the objects (encoders, metrics, priors, subspaces).
 
 More in submodules:
 - `optimizers.inspire`: `prepare(generator, target, start=encoder, weights=..., distance=...)` once
@@ -47,20 +53,24 @@ More in submodules:
   The CLI, the app and the benchmarks all search this way.
 - `optimizers.inversion`: the learned inversion encoder (image -> z, trained on the generator's own
   samples); `load_inversion(path)` gives the encoder `prepare(start=...)` takes (the studio finds
-  the path: `studio.inversion.inversion_encoder(model_id)`).
-- `optimizers.subspace`: `image_directions(generator, m)` / `shipped_subspace(model_id)`, the
-  latent directions that move the image most, a `basis` for preference rounds.
+  and loads a model's: `studio.shipped.shipped_encoder(model_id)`).
+- `optimizers.subspace`: `image_directions(generator, m)` / `load_subspace(path)`, the latent
+  directions that move the image most, a `basis` for preference rounds (a model's saved ones:
+  `studio.shipped.shipped_subspace(model_id)`).
 - `optimizers.simulate`: simulated users and the compose benchmark (`compose_table`).
 """
 from .gradient import GradientSearch
 from .nevergrad_search import NevergradSearch, nevergrad_names
 from .objective import (STUDIO_REALISM, LinearizedRealism, Objective, Weights, default_realism, independent_realism,
                         latent_prior, pixel_distance, realism_spread, spread_unit)
-from .preference import DriverOptions, Feedback, PreferenceSearch
+from .preference import DriverOptions, Feedback, PreferenceSearch, resolve_optimizer
+from .preference_base import SearchAssets
 from .registry import SEARCHES, make_search
 from .search import ProgressEvent, Search, SearchResult
 
-__all__ = ["Objective", "LinearizedRealism", "Weights", "pixel_distance", "latent_prior", "realism_spread", "STUDIO_REALISM",
+__all__ = ["Objective", "LinearizedRealism", "Weights", "pixel_distance", "latent_prior", "realism_spread",
+           "STUDIO_REALISM",
            "independent_realism", "default_realism", "spread_unit",
            "SEARCHES", "make_search", "Search", "GradientSearch", "NevergradSearch", "nevergrad_names",
-           "ProgressEvent", "SearchResult", "PreferenceSearch", "DriverOptions", "Feedback"]
+           "ProgressEvent", "SearchResult", "PreferenceSearch", "DriverOptions", "Feedback", "SearchAssets",
+           "resolve_optimizer"]

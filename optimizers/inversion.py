@@ -5,11 +5,12 @@ code lands in the right basin, the optimisation then refines it).
 Training needs only the generator: draw z, render x = G(z), and fit E so that E(x) predicts z
 (latent loss on the sphere the generator actually sees, since PGAN pixel-normalises z) and
 G(E(x)) redraws x (image loss). Real images are never needed, so every shipped generator gets
-its encoder from the same code. Weights: safetensors + JSON config, loaded strictly.
+its encoder from the same code. Weights: safetensors + JSON config, loaded strictly. A model's
+encoder file is found and loaded once by the studio (`studio.shipped.shipped_encoder`); this layer
+is handed the encoder object.
 """
 from __future__ import annotations
 
-import functools
 import math
 import time
 from dataclasses import asdict, dataclass, fields
@@ -20,11 +21,9 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-import assetpaths
 from weightfile import load_state, load_weights, save_weights
 
 FORMAT = "studio-inversion/1"
-SHIPPED = assetpaths.SHIPPED.folder("inversion")
 
 
 @dataclass(frozen=True)
@@ -170,23 +169,6 @@ def load_inversion(path: str | Path, *, device: str | torch.device | None = None
     return encoder.to(device or "cpu").eval().requires_grad_(False)
 
 
-def shipped_inversion(model_id: str) -> Path | None:
-    """The model's inversion encoder file (assets/inversion/<model id>.safetensors, or the one
-    trained for a user's model beside it; a model path works too), else None."""
-    return assetpaths.find("inversion", model_id)
-
-
-def shipped_encoder(model_id: str) -> InversionEncoder | None:
-    """The shipped inversion encoder of a model (CPU, loaded once per process), or None."""
-    path = shipped_inversion(model_id)
-    return None if path is None else _load_shipped(path)
-
-
-@functools.lru_cache(maxsize=8)
-def _load_shipped(path: Path) -> InversionEncoder:
-    return load_inversion(path)
-
-
 def fits(encoder: InversionEncoder, generator: Any) -> bool:
     """Whether the encoder's latents and images are the generator's."""
     return encoder.config.latent_dim == generator.latent_dim and encoder.config.resolution == generator.resolution \
@@ -200,4 +182,4 @@ def guess(encoder: InversionEncoder, target: torch.Tensor) -> torch.Tensor:
 
 
 __all__ = ["InversionConfig", "InversionTrainConfig", "InversionEncoder", "train_inversion", "evaluate_inversion",
-           "save_inversion", "load_inversion", "shipped_inversion", "shipped_encoder", "fits", "guess", "unit_shell"]
+           "save_inversion", "load_inversion", "fits", "guess", "unit_shell"]

@@ -8,23 +8,21 @@ generator's Jacobian [pixels, d]. Averaged over z ~ N(0, I) and divided by the p
 says which latent directions change the image (in mean squared pixels per unit step) and which
 barely do. The "bayes" preference driver (`optimizers.preference_model`) measures distances to
 the person's unknown target with it. Shipped per model as
-assets/preference/<model id>-metric.safetensors (d x d floats, 16 KB at d = 64); where a model's
-files are is `assetpaths`' business.
+assets/preference/<model id>-metric.safetensors (d x d floats, 16 KB at d = 64); this module
+computes, saves and loads the format, the studio finds a model's file (`studio.shipped.shipped_metric`)
+and hands the matrix to the search (`SearchAssets(metric=...)`).
 """
 from __future__ import annotations
 
 import json
-import threading
 from pathlib import Path
 from typing import Any
 
 import torch
 
-import assetpaths
 from weightfile import WeightFileError, load_weights, save_weights
 
 FORMAT = "studio-latent-metric/1"
-SHIPPED = assetpaths.SHIPPED.folder("metric")
 
 
 @torch.no_grad()
@@ -65,23 +63,4 @@ def load_metric(path: str | Path) -> torch.Tensor:
     return m
 
 
-_LOADED: dict[Path, torch.Tensor] = {}
-_LOCK = threading.Lock()
-MODEL_ID = assetpaths.MODEL_ID  # a model id, never a path
-
-
-def shipped_metric(model_id: str) -> torch.Tensor | None:
-    """The model's latent metric (assets/preference/<model id>-metric.safetensors, or the one made
-    for a user's model beside it; loaded once per process), or None without one."""
-    if not MODEL_ID.fullmatch(model_id):
-        return None
-    path = assetpaths.find("metric", model_id)
-    if path is None:
-        return None
-    with _LOCK:
-        if path not in _LOADED:
-            _LOADED[path] = load_metric(path)
-        return _LOADED[path].clone()
-
-
-__all__ = ["pullback_metric", "save_metric", "load_metric", "shipped_metric"]
+__all__ = ["pullback_metric", "save_metric", "load_metric"]

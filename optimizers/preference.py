@@ -8,11 +8,11 @@ which driver, with its settings, is a `DriverOptions` (`optimizer=`; a name such
 - "elitist" (ours: the current choice plus Gaussian steps whose size grows when a new candidate is
   picked and shrinks when the current one is kept);
 - "bayes" / "bayes:<model id>" (ours, `optimizers.preference_model`: a choice model fit on every
-  round so far, with the model's shipped latent metric; it plans round 0 itself and takes
+  round so far, with the model's latent metric; it plans round 0 itself and takes
   `strength` as the spread of its proposals, so the latent map below keeps scale 1);
 - "bayes-image" / "bayes-image:<model id>" (`optimizers.preference_image`: the same model on the
-  candidates' rendered images; needs `generator=`, uses the model's shipped inversion encoder,
-  saves the shown candidates in its state and replays from them; `ImageOptions` say how its
+  candidates' rendered images; needs `generator=`, uses the model's inversion encoder and pixel
+  prior, saves the shown candidates in its state and replays from them; `ImageOptions` say how its
   posterior draws become candidates);
 - any nevergrad optimizer told rank-based losses (shared/design/NEVERGRAD_NOTES.md:
   DiscreteOnePlusOne for picks, `ParametrizedCMA(popsize=k)` for rankings).
@@ -25,6 +25,10 @@ so a warm start is `anchor_z`, a variation-strength change re-anchors at the cur
 same u-steps, scaled), and a low-dimensional basis (see `optimizers.subspace`) restricts moves to
 principal directions. Without a start, round 0 shows k random latents and the choice becomes the
 anchor.
+
+A driver named with a model id uses that model's data, handed in as `assets=SearchAssets(encoder,
+metric, prior)`; this module never looks a file up (the studio does: `studio.shipped.search_assets`).
+`resolve_optimizer` says which driver the studio's "auto" choice means.
 
 State is our own JSON: the settings (the driver's options among them; a state saved before they
 were, replays with `DriverOptions.legacy`, the settings it ran with), the choices and strengths per
@@ -41,14 +45,12 @@ from typing import Any
 import numpy as np
 import torch
 
-from .inversion import shipped_encoder, shipped_inversion
-from .metric import MODEL_ID, shipped_metric
-from .preference_base import Driver
-from .preference_drivers import DRIVERS, DriverOptions, make_driver
+from .preference_base import Driver, SearchAssets
+from .preference_drivers import DRIVERS, MODEL_ID, DriverOptions, make_driver
 from .preference_image import generator_bridge, pixel_prior
 
 FORMAT = "studio-preference/1"
-METHODS = {"pick": "DiscreteOnePlusOne", "rank": "CMA"}
+FEEDBACK_OPTIMIZERS = {"pick": "DiscreteOnePlusOne", "rank": "CMA"}  # the default driver per feedback method
 CHECK_TOLERANCE = 1e-3
 
 
@@ -67,23 +69,27 @@ class PreferenceSearch:
     `strength` scales every variation (0.3 subtle ... 2 wild); change it between rounds with
     `set_strength`. `start` is a latent [d] to begin from; `basis` [m, d] restricts the search to
     m directions. `undo(r)` returns to the state before round r; `branch(r)` is a copy that does.
+    `assets`: the model's data a driver named with its id uses ("bayes:<id>", "bayes-image:<id>").
     """
 
     def __init__(self, latent_dim: int, *, k: int = 9, method: str = "pick", strength: float = 1.0, seed: int = 0,
                  start: torch.Tensor | None = None, basis: torch.Tensor | None = None,
                  center: torch.Tensor | None = None, optimizer: str | DriverOptions | None = None,
-                 generator: Any = None):
+                 generator: Any = None, assets: SearchAssets = SearchAssets()):
         if isinstance(latent_dim, bool) or not isinstance(latent_dim, int) or latent_dim < 1:
             raise ValueError(f"latent_dim must be a positive integer, got {latent_dim!r}")
         if isinstance(k, bool) or not isinstance(k, int) or not 2 <= k <= 64:
             raise ValueError(f"k (candidates per round) must be an integer in [2, 64], got {k!r}")
-        if method not in METHODS:
-            raise ValueError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
+        if method not in FEEDBACK_OPTIMIZERS:
+            raise ValueError(f"method must be one of {', '.join(FEEDBACK_OPTIMIZERS)}, got {method!r}")
         self.latent_dim, self.k, self.method, self.seed = latent_dim, k, method, int(seed)
         # a name ("bayes-image:faces64") takes today's defaults for that driver
         self.options = optimizer if isinstance(optimizer, DriverOptions) else \
-            DriverOptions.parse(optimizer or METHODS[method])
-        self._metric = _named_metric(self.options, latent_dim)
+            DriverOptions.parse(optimizer or FEEDBACK_OPTIMIZERS[method])
+        if not isinstance(assets, SearchAssets):
+            raise ValueError(f"assets must be a SearchAssets, got {type(assets).__name__}")
+        self.assets = assets
+        self._metric = _named_metric(self.options, latent_dim, assets)
         self.initial_strength = _check_strength(strength)
         self.start = None if start is None else _vector(start, latent_dim, "start")
         self.basis = None if basis is None else _basis(basis, latent_dim)
@@ -94,23 +100,14 @@ class PreferenceSearch:
             if generator is None or getattr(generator, "latent_dim", None) != latent_dim:
                 raise ValueError(f"optimizer {self.optimizer!r} needs the generator (generator=...) whose latents "
                                  f"have size {latent_dim}")
-            self._encoder = None if self.options.model is None else shipped_encoder(self.options.model)
+            # the model's inversion encoder guesses each target's latent (none: the inversions start from the choice)
+            self._encoder = None if self.options.model is None else assets.encoder
         self._reset()
 
     @property
     def optimizer(self) -> str:
         """The driver's short name ("elitist", "bayes:faces64", "CMA", ...); its settings are `options`."""
         return self.options.name
-
-    @staticmethod
-    def bayes_optimizer(model_id: str) -> str | None:
-        """"bayes:<model id>" when that model ships its latent metric, else None."""
-        return f"bayes:{model_id}" if shipped_metric(model_id) is not None else None
-
-    @staticmethod
-    def image_optimizer(model_id: str) -> str | None:
-        """"bayes-image:<model id>" when that model ships its inversion encoder, else None."""
-        return f"bayes-image:{model_id}" if MODEL_ID.fullmatch(model_id) and shipped_inversion(model_id) else None
 
     # -- state ---------------------------------------------------------------------------------
     @property
@@ -147,21 +144,22 @@ class PreferenceSearch:
 
     def _model_options(self, u0: np.ndarray | None) -> dict[str, Any]:
         """What a model-based driver needs: "bayes" the latent metric, "bayes-image" the generator's
-        pixel prior (the shipped one when it is this generator's) and its render / invert functions on
-        u (z = offset + u @ basis, as `_to_latents`)."""
+        pixel prior (the model's saved one, from `assets`, when it is this generator's) and its
+        render / invert functions on u (z = offset + u @ basis, as `_to_latents`)."""
         if self.options.driver != "bayes-image":
             return {"metric": self._search_metric()}
         step = torch.zeros(self.latent_dim) if u0 is None else torch.from_numpy(u0).float()
         offset = self.center if self.start is None else \
             self.start - (step if self.basis is None else step @ self.basis)
         image = self.options.image
-        prior = pixel_prior(self.generator, image.components, model_id=self.options.model)
+        shipped = None if self.options.model is None else self.assets.prior
+        prior = pixel_prior(self.generator, image.components, shipped=shipped)
         render, invert = generator_bridge(self.generator, offset=offset, basis=self.basis, encoder=self._encoder,
                                           options=image, prior=prior)
         return {"prior": prior, "render": render, "invert": invert}
 
     def _search_metric(self) -> np.ndarray | None:
-        """"bayes:<model id>": the model's shipped latent metric M [d, d], in u: B M B^T."""
+        """"bayes:<model id>": the model's latent metric M [d, d], in u: B M B^T."""
         if self._metric is None:
             return None
         m = self._metric.double()
@@ -275,7 +273,7 @@ class PreferenceSearch:
 
     def branch(self, at_round: int) -> "PreferenceSearch":
         """A new search equal to this one before round `at_round`; this one is unchanged."""
-        other = PreferenceSearch.from_json(self.to_json(), generator=self.generator)
+        other = PreferenceSearch.from_json(self.to_json(), generator=self.generator, assets=self.assets)
         other.undo(at_round)
         return other
 
@@ -324,9 +322,11 @@ class PreferenceSearch:
         return options
 
     @classmethod
-    def from_json(cls, text: str | dict[str, Any], *, generator: Any = None) -> "PreferenceSearch":
+    def from_json(cls, text: str | dict[str, Any], *, generator: Any = None,
+                  assets: SearchAssets = SearchAssets()) -> "PreferenceSearch":
         """Rebuild from `to_json()` output by replaying; any malformed field is a ValueError.
-        "bayes-image" states need the `generator` again and replay from the candidates they saved."""
+        "bayes-image" states need the `generator` again and replay from the candidates they saved;
+        a driver named with a model id needs that model's `assets` again (as when it was made)."""
         try:
             d = json.loads(text) if isinstance(text, (str, bytes)) else dict(text)
         except json.JSONDecodeError as e:
@@ -343,7 +343,7 @@ class PreferenceSearch:
         try:
             search = cls(d["latent_dim"], k=d["k"], method=d["method"], strength=d["strength"], seed=d["seed"],
                          start=d["start"], basis=d["basis"], center=d["center"], optimizer=cls._state_options(d),
-                         generator=generator)
+                         generator=generator, assets=assets)
             rounds = [Feedback(tuple(int(i) for i in r["order"]), _check_strength(r["strength"])) for r in d["rounds"]]
             if len(d["chosen"]) != len(rounds):
                 raise ValueError("one chosen latent per round expected")
@@ -389,18 +389,45 @@ def _replays_shown(optimizer: Any) -> bool:
     return driver is not None and driver.replays_shown
 
 
-def _named_metric(options: DriverOptions, latent_dim: int) -> torch.Tensor | None:
-    """The shipped latent metric of "bayes:<model id>"; None for other drivers."""
+def _named_metric(options: DriverOptions, latent_dim: int, assets: SearchAssets) -> torch.Tensor | None:
+    """The latent metric of "bayes:<model id>" (from `assets`); None for other drivers."""
     if options.driver != "bayes" or options.model is None:
-        return None  # bayes-image's model is the generator itself (and the inversion encoder shipped with it)
+        return None  # bayes-image's model is the generator itself (and the inversion encoder made for it)
     optimizer, model_id = options.name, options.model
-    metric = shipped_metric(model_id)
+    metric = assets.metric
     if metric is None:
-        raise ValueError(f"optimizer {optimizer!r}: no latent metric shipped for model {model_id!r} "
-                         f"(assets/preference/{model_id}-metric.safetensors); use plain 'bayes'")
+        raise ValueError(f"optimizer {optimizer!r}: no latent metric for model {model_id!r} "
+                         f"(assets/preference/{model_id}-metric.safetensors, given as assets=SearchAssets(metric=...)); "
+                         f"use plain 'bayes'")
     if metric.shape != (latent_dim, latent_dim):
         raise ValueError(f"optimizer {optimizer!r} is for latents of size {metric.shape[0]}, not {latent_dim}")
     return metric
+
+
+def resolve_optimizer(optimizer: str, method: str, *, model: str | None, has_encoder: bool,
+                      has_metric: bool) -> tuple[str, bool]:
+    """(driver name, whole_space) the studio's choice of optimizer means for a model: "bayes" and
+    "bayes-image" take the model's id when it has the data they use (`has_metric`: its latent
+    metric; `has_encoder`: its inversion encoder), and "auto" is
+
+    - elitist for picks (0.04 s a round, and ahead of bayes-image's fast path under the SSIM and
+      VICReg judges: docs/benchmarks/compose_realtime.md), in the whole latent space, as measured;
+    - for rankings our bayes-image driver when the model has its inversion encoder, else the bayes
+      driver with the model's latent metric (CMA without one).
+
+    `whole_space`: search the whole latent space, not the model's image directions; so does the
+    image driver, which inverts its targets in the whole space (directions would only narrow what it
+    reaches). Any other name is returned as it is.
+    """
+    if method not in FEEDBACK_OPTIMIZERS:
+        raise ValueError(f"method must be one of {', '.join(FEEDBACK_OPTIMIZERS)}, got {method!r}")
+    named = isinstance(model, str) and MODEL_ID.fullmatch(model) is not None  # an id, never a path
+    bayes = f"bayes:{model}" if named and has_metric else None
+    image = f"bayes-image:{model}" if named and has_encoder else None
+    name = {"auto": "elitist" if method == "pick" else image or bayes or FEEDBACK_OPTIMIZERS[method],
+            "bayes": bayes or "bayes", "bayes-image": image or "bayes-image"}.get(optimizer, optimizer)
+    whole_space = name.startswith("bayes-image") or (optimizer == "auto" and method == "pick")
+    return name, whole_space
 
 
 def _basis(x: Any, d: int) -> torch.Tensor:
@@ -410,4 +437,5 @@ def _basis(x: Any, d: int) -> torch.Tensor:
     return b.clone()
 
 
-__all__ = ["PreferenceSearch", "Feedback", "DriverOptions", "METHODS", "FORMAT"]
+__all__ = ["PreferenceSearch", "Feedback", "DriverOptions", "SearchAssets", "FEEDBACK_OPTIMIZERS", "FORMAT",
+           "resolve_optimizer"]

@@ -1,14 +1,39 @@
-"""The protocol every comparison-only driver behind `PreferenceSearch` implements.
+"""The protocol every comparison-only driver behind `PreferenceSearch` implements, and what a
+search is handed besides the generator.
 
 A driver proposes k coordinate vectors u per round and learns only from the order the person gives
 (a pick is an order of length 1). `PreferenceSearch` calls exactly the methods below, and reads the
 two capabilities as plain class attributes: a driver says what it can do, nothing is guessed.
+
+`SearchAssets` holds a model's data that its searches can use (inversion encoder, latent metric,
+pixel prior). The optimizer layer never looks a file up by model id: the studio loads them
+(`studio.shipped.search_assets`) and passes them in.
 """
 from __future__ import annotations
 
-from typing import ClassVar
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
+
+if TYPE_CHECKING:
+    import torch
+
+    from .preference_image import PixelPrior
+
+
+@dataclass(frozen=True, eq=False)  # tensors inside: compared by identity
+class SearchAssets:
+    """What a model's preference searches can use besides the generator; each None when absent.
+
+    Only a driver named with a model id uses them ("bayes:<id>" the metric, "bayes-image:<id>" the
+    encoder and the prior); plain "bayes" / "bayes-image" use none, so a saved state replays the same
+    whatever a model ships since.
+    """
+
+    encoder: Any = None  # inversion encoder: images [N, C, R, R] -> latents [N, d] (bayes-image's guesses)
+    metric: "torch.Tensor | None" = None  # latent metric [d, d] of "bayes:<id>"
+    prior: "PixelPrior | None" = None  # pixel prior of "bayes-image:<id>" (computed when None or too small)
 
 
 class Driver:
@@ -47,4 +72,4 @@ class Driver:
             raise ValueError(f"{type(self).__name__} replays by proposing again; it takes no shown candidates")
 
 
-__all__ = ["Driver"]
+__all__ = ["Driver", "SearchAssets"]

@@ -21,7 +21,8 @@ from typing import Any
 
 import numpy as np
 
-from .metric import MODEL_ID
+from assetpaths import MODEL_ID  # the studio's model id syntax (never a path): what "bayes:<id>" may name
+
 from .nevergrad_search import check_nevergrad_name
 from .preference_base import Driver
 from .preference_image import ImageBayesDriver, ImageOptions
@@ -110,8 +111,8 @@ class DriverOptions:
     """Which driver a preference search runs, and its settings: a typed part of the search's state.
 
     `driver` is one of `DRIVERS` or a nevergrad optimizer name; `model` (bayes, bayes-image only)
-    names the model whose shipped files it uses ("bayes": its latent metric; "bayes-image": its
-    inversion encoder and pixel prior); `choice` and `image` are the choice model's and the image
+    names the model whose data it uses, handed to the search as `SearchAssets` ("bayes": its latent
+    metric; "bayes-image": its inversion encoder and pixel prior); `choice` and `image` are the choice model's and the image
     driver's settings (kept for every driver, used by those that have them)."""
 
     driver: str

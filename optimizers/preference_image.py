@@ -20,12 +20,13 @@ was (60 Adam steps on the full pixel distance from the better of the encoder's g
 nearest shown candidate, seconds a round; 79% of the gap on faces64 with rankings).
 
 Deterministic given the seed; `tell(order, shown=...)` replays a round from the candidates that
-were shown (no inversion), so undo and loading a session stay fast.
+were shown (no inversion), so undo and loading a session stay fast. A model's saved pixel prior and
+inversion encoder are found by the studio (`studio.shipped`) and handed in (`SearchAssets`); without
+a prior, it is computed from the generator's samples.
 """
 from __future__ import annotations
 
 import json
-import logging
 import math
 import threading
 import weakref
@@ -38,10 +39,7 @@ import torch
 
 from weightfile import WeightFileError, load_weights, save_weights
 
-from .metric import MODEL_ID, SHIPPED
 from .preference_model import ChoiceModel, ChoiceOptions, _strict_keys, mean_pairwise_sq
-
-log = logging.getLogger(__name__)
 
 DEFAULT_COMPONENTS = 128  # principal directions of the target image (shipped priors hold this many)
 PRIOR_SAMPLES = 2048  # generated images they are estimated from (once per generator and process)
@@ -129,24 +127,30 @@ class PixelPrior:
     def components(self) -> int:
         return self.basis.shape[1]
 
+    def top(self, components: int) -> "PixelPrior | None":
+        """The prior of the top `components` directions, or None when it holds fewer."""
+        if self.components < components:
+            return None
+        return PixelPrior(self.mean, self.basis[:, :components].copy(), self.variance[:components].copy())
+
 
 _PRIORS: "weakref.WeakKeyDictionary[Any, dict[int, PixelPrior]]" = weakref.WeakKeyDictionary()
 _LOCK = threading.Lock()  # two first rounds at once compute (or load) a model's prior once
 FORMAT = "studio-pixel-prior/1"
-PROBES = 4  # latents whose images a shipped prior keeps, to check it belongs to the generator at hand
+PROBES = 4  # latents whose images a saved prior keeps, to check it belongs to the generator at hand
 
 
 def pixel_prior(generator: Any, components: int | None = None, *, n: int = PRIOR_SAMPLES, seed: int = 0,
-                batch: int = 128, model_id: str | None = None) -> PixelPrior:
-    """Principal directions of n generated images (cached per generator object and r). With
-    `model_id`, the shipped assets/preference/<model id>-pixels.safetensors is used instead when it
-    holds >= r directions and its probe images are this generator's (else it is computed)."""
+                batch: int = 128, shipped: PixelPrior | None = None) -> PixelPrior:
+    """Principal directions of n generated images (cached per generator object and r). `shipped`, a
+    prior loaded for this generator (`load_pixel_prior`; the studio finds the file), is used instead
+    when it holds >= r directions (else the prior is computed)."""
     components = DEFAULT_COMPONENTS if components is None else int(components)
     with _LOCK:
         cache = _PRIORS.setdefault(generator, {}) if _weakrefable(generator) else {}
         if components not in cache:
-            shipped = shipped_pixel_prior(model_id, generator, components) if model_id else None
-            cache[components] = shipped or fit_pixel_prior(generator, components, n=n, seed=seed, batch=batch)[0]
+            top = None if shipped is None else shipped.top(components)
+            cache[components] = top or fit_pixel_prior(generator, components, n=n, seed=seed, batch=batch)[0]
         return cache[components]
 
 
@@ -204,22 +208,6 @@ def load_pixel_prior(path: str | Path, generator: Any) -> PixelPrior:
     if (images - t["probe_images"]).abs().max() > 1e-3:
         raise WeightFileError(f"{path}: made for another generator (its probe images differ)")
     return PixelPrior(mean.numpy(), basis.numpy(), variance.numpy())
-
-
-def shipped_pixel_prior(model_id: str, generator: Any, components: int = DEFAULT_COMPONENTS) -> PixelPrior | None:
-    """The shipped prior's top `components` directions, if one is shipped for this very generator
-    (a stale or broken file is logged and ignored: the caller computes the prior instead)."""
-    path = SHIPPED / f"{model_id}-pixels.safetensors"
-    if not MODEL_ID.fullmatch(model_id) or not path.is_file():
-        return None
-    try:
-        prior = load_pixel_prior(path, generator)
-    except WeightFileError as e:
-        log.warning("ignoring the shipped pixel prior: %s", e)
-        return None
-    if prior.components < components:
-        return None
-    return PixelPrior(prior.mean, prior.basis[:, :components].copy(), prior.variance[:components].copy())
 
 
 def _weakrefable(obj: Any) -> bool:
@@ -425,5 +413,5 @@ def generator_bridge(generator: Any, *, offset: torch.Tensor, basis: torch.Tenso
     return render, invert
 
 
-__all__ = ["ImageOptions", "ImageBayesDriver", "PixelPrior", "pixel_prior", "fit_pixel_prior", "save_pixel_prior", "load_pixel_prior",
-           "shipped_pixel_prior", "generator_bridge", "DEFAULT_COMPONENTS"]
+__all__ = ["ImageOptions", "ImageBayesDriver", "PixelPrior", "pixel_prior", "fit_pixel_prior", "save_pixel_prior",
+           "load_pixel_prior", "generator_bridge", "DEFAULT_COMPONENTS"]

@@ -11,7 +11,9 @@ that matter:
   of real images (where real images live in the latent space).
 
 Both return a `Subspace(center [d], basis [m, d])` whose rows are scaled so that N(0, 1)
-coordinates reproduce the spread of the data along each direction.
+coordinates reproduce the spread of the data along each direction. A model's saved directions
+(assets/inversion/<model id>-directions.safetensors) are found by the studio
+(`studio.shipped.shipped_subspace`), which hands the basis to the search.
 """
 from __future__ import annotations
 
@@ -22,11 +24,9 @@ from typing import Any
 
 import torch
 
-import assetpaths
 from weightfile import WeightFileError, load_weights, save_weights
 
 FORMAT = "studio-subspace/1"
-SHIPPED = assetpaths.SHIPPED.folder("directions")
 
 
 @dataclass(frozen=True)
@@ -92,12 +92,4 @@ def load_subspace(path: str | Path) -> Subspace:
     return Subspace(c.float(), b.float(), e.float())
 
 
-def shipped_subspace(model_id: str) -> Subspace | None:
-    """The model's directions (assets/inversion/<model id>-directions.safetensors, or those made
-    for a user's model beside it), or None without them."""
-    path = assetpaths.find("directions", model_id)
-    return None if path is None else load_subspace(path)
-
-
-__all__ = ["Subspace", "principal_directions", "image_directions", "save_subspace", "load_subspace",
-           "shipped_subspace"]
+__all__ = ["Subspace", "principal_directions", "image_directions", "save_subspace", "load_subspace"]

@@ -21,7 +21,8 @@ import torch
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from optimizers.metric import SHIPPED, pullback_metric, save_metric  # noqa: E402
+import assetpaths  # noqa: E402
+from optimizers.metric import pullback_metric, save_metric  # noqa: E402
 from optimizers.preference_image import PRIOR_SAMPLES, fit_pixel_prior, save_pixel_prior  # noqa: E402
 from studio.catalog import Catalog  # noqa: E402
 
@@ -46,14 +47,15 @@ def main(argv: list[str] | None = None) -> int:
                     "how": "E_z[J^T J] / pixels over z ~ N(0, I), J by forward differences",
                     "top_eigenvalue_share": [round(float(v), 4) for v in (values / values.sum())[:8]],
                     "seconds": round(time.perf_counter() - start, 1)}
-            print(save_metric(metric, SHIPPED / f"{model_id}-metric", info=info), info)
+            print(save_metric(metric, assetpaths.SHIPPED.path("metric", model_id), info=info), info)
         if args.only in (None, "pixels"):
             start = time.perf_counter()
             prior, probes = fit_pixel_prior(generator, seed=0)  # seed 0, as computed at run time
             info = {"model": model_id, "samples": PRIOR_SAMPLES, "seed": 0, "components": prior.components,
                     "how": "top principal directions of generated images (optimizers.preference_image.fit_pixel_prior)",
                     "seconds": round(time.perf_counter() - start, 1)}
-            print(save_pixel_prior(prior, generator, probes, SHIPPED / f"{model_id}-pixels", info=info), info)
+            print(save_pixel_prior(prior, generator, probes, assetpaths.SHIPPED.path("pixels", model_id),
+                                   info=info), info)
     return 0
 
 

@@ -11,13 +11,12 @@ where `python app.py --model PATH` finds them (see `assetpaths`). The work is in
 images and writes the files. `--minutes` counts this process's CPU time, so a busy machine
 slows the training down but does not cut it short.
 
-`inversion_encoder(model)` finds a model's encoder again (where Inspire starts), for the CLI and
-the app: the optimizer layer is handed the encoder object, it never looks files up itself.
+`studio.shipped.shipped_encoder(model)` finds a model's encoder again (where Inspire starts), for
+the CLI and the app: the optimizer layer is handed the encoder object, it never looks files up itself.
 """
 from __future__ import annotations
 
 import argparse
-import functools
 import json
 import sys
 import time
@@ -30,18 +29,6 @@ from optimizers.inversion import InversionConfig, InversionTrainConfig, load_inv
 from optimizers.subspace import image_directions, save_subspace
 from studio.catalog import Catalog
 from studio.devices import DeviceError, add_device_argument, resolve_device
-
-
-def inversion_encoder(model: str | Path, *, device: str | torch.device | None = None):
-    """The inversion encoder of a model (catalog id, registered id or model file; see
-    `assetpaths.find`), loaded once per process and device, or None without one."""
-    path = assetpaths.find("inversion", model)
-    return None if path is None else _load(path, path.stat().st_mtime_ns, str(device or "cpu"))
-
-
-@functools.lru_cache(maxsize=8)
-def _load(path: Path, _mtime: int, device: str):
-    return load_inversion(path, device=device)
 
 
 @torch.no_grad()

@@ -84,8 +84,8 @@ def prepare_tiny():
 
 
 def app_methods() -> list[str]:
-    from studio.app.inspire import METHODS
-    return [m for m in METHODS if m != "gradient"]
+    from studio.app.inspire import SEARCH_METHODS
+    return [m for m in SEARCH_METHODS if m != "gradient"]
 
 
 @pytest.mark.parametrize("method", app_methods())

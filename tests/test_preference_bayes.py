@@ -5,9 +5,10 @@ import numpy as np
 import pytest
 import torch
 
-from optimizers import PreferenceSearch
-from optimizers.metric import load_metric, pullback_metric, save_metric, shipped_metric
+from optimizers import PreferenceSearch, resolve_optimizer
+from optimizers.metric import load_metric, pullback_metric, save_metric
 from optimizers.preference_model import BayesDriver
+from studio.shipped import search_assets, shipped_metric
 from tests.conftest import assert_replays
 
 
@@ -115,20 +116,48 @@ def test_pullback_metric_of_a_linear_generator():
     torch.testing.assert_close(metric, Linear.w @ Linear.w.T / 4, atol=1e-3, rtol=1e-3)
 
 
+def bayes_optimizer(model_id):
+    """"bayes:<model id>" when the studio finds the model's latent metric, else None."""
+    name, _ = resolve_optimizer("bayes", "pick", model=model_id, has_encoder=False,
+                                has_metric=shipped_metric(model_id) is not None)
+    return None if name == "bayes" else name
+
+
 def test_shipped_metric_drives_a_search():
-    search = PreferenceSearch(64, k=9, optimizer="bayes:fashion32", strength=0.6, seed=0)
+    fashion32 = search_assets("fashion32")
+    search = PreferenceSearch(64, k=9, optimizer="bayes:fashion32", strength=0.6, seed=0, assets=fashion32)
     target = torch.randn(64)
     for _ in range(3):
         search.tell_pick(int(((search.ask() - target) ** 2).sum(1).argmin()))
-    again = PreferenceSearch.from_json(search.to_json())
+    again = PreferenceSearch.from_json(search.to_json(), assets=fashion32)
     assert again.optimizer == "bayes:fashion32"
     torch.testing.assert_close(again.ask(), search.ask())
     with pytest.raises(ValueError, match="no latent metric"):
-        PreferenceSearch(64, optimizer="bayes:nosuchmodel")
+        PreferenceSearch(64, optimizer="bayes:nosuchmodel", assets=search_assets("nosuchmodel"))
+    with pytest.raises(ValueError, match="no latent metric"):
+        PreferenceSearch.from_json(search.to_json())  # a "bayes:<id>" state needs its model's metric again
     with pytest.raises(ValueError, match="latents of size"):
-        PreferenceSearch(32, optimizer="bayes:fashion32")
+        PreferenceSearch(32, optimizer="bayes:fashion32", assets=fashion32)
     with pytest.raises(ValueError, match="names a model"):
         PreferenceSearch(64, optimizer="bayes:../../etc")
-    assert PreferenceSearch.bayes_optimizer("faces64") == "bayes:faces64"
-    assert PreferenceSearch.bayes_optimizer("nosuchmodel") is None
-    assert PreferenceSearch.bayes_optimizer("../assets/preference/faces64") is None
+    assert bayes_optimizer("faces64") == "bayes:faces64"
+    assert bayes_optimizer("nosuchmodel") is None
+    assert bayes_optimizer("../assets/preference/faces64") is None
+    # only a driver named with a model id uses the model's data: plain "bayes" replays the same with or without
+    plain = PreferenceSearch(64, k=9, optimizer="bayes", seed=0, assets=fashion32)
+    torch.testing.assert_close(plain.ask(), PreferenceSearch(64, k=9, optimizer="bayes", seed=0).ask())
+
+
+def test_auto_optimizer_for_picks_and_rankings():
+    both = {"has_encoder": True, "has_metric": True}
+    assert resolve_optimizer("auto", "pick", model="faces64", **both) == ("elitist", True)
+    assert resolve_optimizer("auto", "rank", model="faces64", **both) == ("bayes-image:faces64", True)
+    assert resolve_optimizer("auto", "rank", model="faces64", has_encoder=False, has_metric=True) == \
+        ("bayes:faces64", False)
+    assert resolve_optimizer("auto", "rank", model="faces64", has_encoder=False, has_metric=False) == ("CMA", False)
+    assert resolve_optimizer("bayes-image", "pick", model="x", has_encoder=False, has_metric=True) == \
+        ("bayes-image", True)
+    assert resolve_optimizer("elitist", "pick", model="faces64", **both) == ("elitist", False)
+    assert resolve_optimizer("auto", "rank", model="../faces64", **both) == ("CMA", False)  # an id, never a path
+    with pytest.raises(ValueError, match="method"):
+        resolve_optimizer("auto", "vote", model="faces64", **both)

@@ -5,9 +5,11 @@ import numpy as np
 import pytest
 import torch
 
-from optimizers import DriverOptions, PreferenceSearch
+import assetpaths
+from optimizers import DriverOptions, PreferenceSearch, SearchAssets
 from optimizers import preference_image
 from optimizers.preference_image import ImageOptions, fit_pixel_prior, load_pixel_prior, pixel_prior, save_pixel_prior
+from studio.shipped import optimizer_assets, search_assets, shipped_pixel_prior
 from weightfile import WeightFileError
 from tests.conftest import assert_replays
 
@@ -94,7 +96,8 @@ def test_warm_start_leads_the_first_round():
 def test_shipped_model_with_its_inversion_encoder():
     from studio.catalog import Catalog
     gen = Catalog().generator("fashion32")
-    search = PreferenceSearch(64, k=4, method="rank", optimizer="bayes-image:fashion32", generator=gen, seed=0)
+    search = PreferenceSearch(64, k=4, method="rank", optimizer="bayes-image:fashion32", generator=gen, seed=0,
+                              assets=search_assets("fashion32", gen))
     assert search._encoder is not None
     for _ in range(2):
         search.tell_ranking([3, 1, 0, 2])
@@ -103,30 +106,49 @@ def test_shipped_model_with_its_inversion_encoder():
         PreferenceSearch(32, optimizer="bayes-image:fashion32", generator=gen)
 
 
-def test_pixel_prior_file_belongs_to_its_generator(tmp_path, monkeypatch, caplog):
+@pytest.fixture
+def lin_model(tmp_path):
+    """A model id "lin" whose dependent files live beside tmp_path/lin.safetensors (a user's model)."""
+    assetpaths.register("lin", tmp_path / "lin.safetensors")
+    yield "lin"
+    assetpaths.unregister("lin")
+
+
+def test_pixel_prior_file_belongs_to_its_generator(lin_model, caplog):
     gen = Linear()
     prior, probes = fit_pixel_prior(gen, 6, n=512)
-    path = save_pixel_prior(prior, gen, probes, tmp_path / "lin-pixels")
+    path = save_pixel_prior(prior, gen, probes, assetpaths.output("pixels", lin_model))  # found beside the model
     loaded = load_pixel_prior(path, gen)
     np.testing.assert_allclose(loaded.basis, prior.basis, atol=1e-3)  # stored as float16
     np.testing.assert_allclose(loaded.variance, prior.variance, rtol=1e-6)
     with pytest.raises(WeightFileError, match="another generator"):
         load_pixel_prior(path, Linear(seed=5))  # same shapes, other weights: its probe images differ
-    monkeypatch.setattr(preference_image, "SHIPPED", tmp_path)
-    shipped = pixel_prior(gen, 4, model_id="lin")  # the file's top 4 directions, not a fresh fit
+    shipped = pixel_prior(gen, 4, shipped=shipped_pixel_prior(lin_model, gen))  # the file's top 4, not a fresh fit
     np.testing.assert_array_equal(shipped.basis, loaded.basis[:, :4])
     other = Linear(seed=5)
     with caplog.at_level("WARNING"):
-        refit = pixel_prior(other, 4, n=512, model_id="lin")  # stale for this one: computed instead
+        refit = pixel_prior(other, 4, n=512, shipped=shipped_pixel_prior(lin_model, other))  # stale: computed
     assert "another generator" in caplog.text
     np.testing.assert_allclose(np.abs(refit.basis.T @ fit_pixel_prior(other, 4, n=512)[0].basis), np.eye(4), atol=1e-6)
+
+
+def test_image_driver_uses_the_data_it_is_handed():
+    gen = Linear(3)
+    prior, _ = fit_pixel_prior(gen, 6, n=256, seed=7)
+    options = DriverOptions("bayes-image", "lin", image=ImageOptions(components=4))
+    search = PreferenceSearch(6, k=4, optimizer=options, generator=gen, seed=0, assets=SearchAssets(prior=prior))
+    np.testing.assert_array_equal(search._driver.prior.basis, prior.basis[:, :4])  # not computed again
+    assert search._encoder is None  # none given: the inversions start from the current choice
+    assert optimizer_assets("elitist", gen).prior is None and optimizer_assets("bayes-image", gen).encoder is None
+    shipped = optimizer_assets("bayes-image:fashion32")
+    assert shipped.encoder is not None and shipped.metric is None  # what that driver uses, nothing more
 
 
 @pytest.mark.parametrize("model_id", ["faces64", "fashion32", "textures64"])
 def test_shipped_pixel_priors_are_their_generators(model_id):
     """Retraining a generator without rerunning scripts/fit_preference_metric.py fails here."""
     from studio.catalog import Catalog
-    prior = load_pixel_prior(preference_image.SHIPPED / f"{model_id}-pixels.safetensors", Catalog().generator(model_id))
+    prior = load_pixel_prior(assetpaths.find("pixels", model_id), Catalog().generator(model_id))
     assert prior.components == preference_image.DEFAULT_COMPONENTS
 
 

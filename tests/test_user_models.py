@@ -12,11 +12,12 @@ import app
 import assetpaths
 from generators import PGAN, PGANConfig
 from generators.ganzoo import export_zoo
-from optimizers.inversion import InversionConfig, InversionTrainConfig, save_inversion, shipped_encoder, train_inversion
-from optimizers.subspace import image_directions, save_subspace, shipped_subspace
+from optimizers.inversion import InversionConfig, InversionTrainConfig, save_inversion, train_inversion
+from optimizers.subspace import image_directions, save_subspace
 from studio.app.render import card_markdown, model_choices
 from studio.catalog import Catalog
 from studio.cli import main as cli
+from studio.shipped import shipped_encoder, shipped_subspace
 from studio.testing import randomize
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -104,5 +105,6 @@ def test_assets_command_makes_and_lists_them(catalog_env, zoo_file, capsys):
     assert made["files"]["metric"].endswith("my-gan.studio/preference/my-gan-metric.safetensors")
     catalog = Catalog(catalog_env)
     model_id = catalog.add_model(str(path))
-    from optimizers.metric import shipped_metric
+    from studio.shipped import optimizer_assets, shipped_metric
     assert shipped_metric(model_id).shape == (8, 8) and shipped_subspace(model_id).dim == 2
+    assert optimizer_assets(f"bayes:{model_id}").metric.shape == (8, 8)  # what Compose's bayes driver is handed

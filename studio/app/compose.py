@@ -17,18 +17,18 @@ import gradio as gr
 import torch
 from PIL import Image
 
-from optimizers import PreferenceSearch
-from optimizers.subspace import shipped_subspace
+from optimizers import PreferenceSearch, resolve_optimizer
 from studio.app.context import Ctx, FAST, friendly
 from studio.app.render import single, tiles
 from studio.app.state import UserState, View
 from studio.app.theme import busy_js, goto_tab
 from studio.imageio import to_pil
 from studio.session import Session, SessionError
+from studio.shipped import optimizer_assets, shipped_inversion, shipped_metric, shipped_subspace
 
 K_CHOICES = (4, 9, 16)
 OPTIMIZERS = ("auto", "elitist", "bayes", "bayes-image", "DiscreteOnePlusOne", "CMA", "OnePlusOne")
-METHODS = {"pick": "Pick the best", "rank": "Rank them"}
+FEEDBACK_LABELS = {"pick": "Pick the best", "rank": "Rank them"}
 LINEAGE_SHOWN = 24  # rounds shown in the lineage strip (the most recent ones)
 LINEAGE_CELL, LINEAGE_GAP = 64, 4  # px per round in the strip (smaller models upscaled), px between
 LINEAGE_HINT = "click one to go back to that choice and branch from it"
@@ -38,12 +38,10 @@ def start(ctx: Ctx, st: UserState, *, k: int, method: str, strength: float, sour
           optimizer: str = "auto", directions: bool = True) -> None:
     """A new composite: from random latents, the Browse selection, or the last inspiration result.
 
-    `optimizer` "auto" is elitist for picks (0.04 s a round, and ahead of bayes-image's fast path
-    under the SSIM and VICReg judges: docs/benchmarks/compose_realtime.md), and for rankings our
-    bayes-image driver when the model ships its inversion encoder, else the bayes driver with the
-    model's shipped latent metric (CMA without one); `directions` searches along the model's
-    shipped image directions when it has them (not with bayes-image, which inverts in the whole
-    latent space).
+    `optimizer` "auto" and the others mean what `optimizers.preference.resolve_optimizer` says for
+    the model's shipped files; `directions` searches along the model's shipped image directions
+    when it has them and the driver does not search the whole latent space (bayes-image, and
+    "auto" picks).
     """
     k = int(k)
     if k not in K_CHOICES:
@@ -59,17 +57,15 @@ def start(ctx: Ctx, st: UserState, *, k: int, method: str, strength: float, sour
     z0 = s.node(start_node).latent() if start_node is not None else None
     if optimizer not in OPTIMIZERS:
         raise ValueError(f"unknown optimizer {optimizer!r}; choose one of {', '.join(OPTIMIZERS)}")
-    bayes = PreferenceSearch.bayes_optimizer(s.model)  # "bayes:<model>" when its metric is shipped
-    image = PreferenceSearch.image_optimizer(s.model)  # "bayes-image:<model>" when it ships an inversion encoder
-    name = {"auto": "elitist" if method == "pick" else image or bayes, "bayes": bayes or "bayes",
-            "bayes-image": image or "bayes-image"}.get(optimizer, optimizer)
-    # the image driver inverts its targets in the whole latent space: directions would only narrow what it
-    # reaches; "auto" picks run elitist in the whole latent space too, as measured (compose_realtime.md)
-    whole_space = str(name).startswith("bayes-image") or (optimizer == "auto" and method == "pick")
+    name, whole_space = resolve_optimizer(optimizer, method, model=s.model,
+                                          has_encoder=shipped_inversion(s.model) is not None,
+                                          has_metric=shipped_metric(s.model) is not None)
+    generator = ctx.model(s.model)
+    assets = optimizer_assets(name, generator)  # what that driver uses of the model's files (loaded once)
     sub = ctx.cached(("directions", s.model), lambda: shipped_subspace(s.model)) \
         if directions and not whole_space else None
     st.compose = PreferenceSearch(ctx.latent_dim(s.model), k=k, method=method, strength=float(strength),
-                                  seed=int(seed), start=z0, optimizer=name, generator=ctx.model(s.model),
+                                  seed=int(seed), start=z0, optimizer=name, generator=generator, assets=assets,
                                   basis=None if sub is None else sub.basis, center=None if sub is None else sub.center)
     st.compose_round, st.compose_parent, st.ranking = None, start_node, []
     st.lineage_thumbs, st.compose_pending = {}, None
@@ -160,7 +156,10 @@ def restored_search(ctx: Ctx, session: Session) -> tuple[PreferenceSearch | None
         raise SessionError(f"the session's composite has {len(rounds)} rounds (limit {MAX_RESTORED_ROUNDS})")
     try:
         with ctx.heavy_round(PreferenceSearch.heavy_state(session.compose)):  # replays, then plans a round
-            pref = PreferenceSearch.from_json(session.compose, generator=ctx.model(session.model))
+            generator = ctx.model(session.model)
+            name = session.compose.get("optimizer")
+            assets = optimizer_assets(name if isinstance(name, str) else None, generator)  # the files it was made with
+            pref = PreferenceSearch.from_json(session.compose, generator=generator, assets=assets)
     except ValueError as e:
         raise SessionError(f"the session's composite cannot be restored: {e}") from None
     if pref.latent_dim != ctx.latent_dim(session.model):
@@ -266,7 +265,7 @@ def pending_settings(st: UserState, *, k: int, method: str, optimizer: str) -> s
     live = st.session.settings.get("compose", {})
     changed = [f"optimizer {optimizer}" if optimizer != live.get("optimizer", "auto") else "",
                f"{int(k)} candidates" if int(k) != live.get("k") else "",
-               METHODS.get(method, method).lower() if method != live.get("method") else ""]
+               FEEDBACK_LABELS.get(method, method).lower() if method != live.get("method") else ""]
     changed = [c for c in changed if c]
     if not changed:
         return None
@@ -311,7 +310,7 @@ def build(ctx: Ctx) -> SimpleNamespace:
             ui.strength = gr.Slider(0.1, 2.0, value=0.6, step=0.05, label="Variation strength (subtle … wild)")
             with gr.Row():
                 ui.k = gr.Radio(list(K_CHOICES), value=9, label="Candidates per round", min_width=150)
-                ui.method = gr.Radio([(v, k) for k, v in METHODS.items()], value="pick", label="Feedback",
+                ui.method = gr.Radio([(v, k) for k, v in FEEDBACK_LABELS.items()], value="pick", label="Feedback",
                                      min_width=150)
             with gr.Accordion("Advanced", open=False, elem_id="compose-advanced"):
                 with gr.Row():

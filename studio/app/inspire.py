@@ -21,7 +21,7 @@ from optimizers import STUDIO_REALISM, ProgressEvent, Weights, default_realism
 from optimizers.inspire import GRADIENT, defaults, prepare, search as make_search
 from optimizers.objective import realism_setting
 from optimizers.inversion import fits, guess
-from studio.inversion import inversion_encoder
+from studio.shipped import shipped_encoder
 from studio.app.context import Ctx, FAST, friendly
 from studio.app.render import single
 from weightfile import read_info
@@ -29,7 +29,7 @@ from studio.app.state import UserState
 from studio.gif import save_gif
 from studio.imageio import ImageError, load_image, open_image, to_pil
 
-METHODS = ["gradient", "NGOpt", "CMA", "DiscreteOnePlusOne", "TwoPointsDE", "PSO", "OnePlusOne", "RandomSearch"]
+SEARCH_METHODS = ["gradient", "NGOpt", "CMA", "DiscreteOnePlusOne", "TwoPointsDE", "PSO", "OnePlusOne", "RandomSearch"]
 ENCODER_SLOTS = 6  # perceptual terms offered beside `pixel` (the model's own encoders first)
 # offered in this order: the measured ones first (docs/benchmarks/encoders.md; DCLW is faces64's best blend)
 METHOD_ORDER = ("dclw", "vicreg", "irmae", "barlow", "simclr", "directclr", "dcl")
@@ -166,7 +166,7 @@ def start_guess(model_id: str, model, target: torch.Tensor) -> torch.Tensor | No
     restarts from it ended lower than from random latents on 8 of 8 for faces64, 7 of 8 for
     fashion32, 3 of 8 for textures64 (all within 10%: a close first image there, not a better end)
     (`benchmarks/inspire_start.py`)."""
-    encoder = inversion_encoder(model_id, device=getattr(model, "device", None))
+    encoder = shipped_encoder(model_id, device=getattr(model, "device", None))
     if encoder is None or not fits(encoder, model):
         return None
     return guess(encoder, target)
@@ -260,7 +260,7 @@ def build(ctx: Ctx) -> SimpleNamespace:
                                      elem_classes="tiles small", fit_columns=False, buttons=[], height="auto",
                                      interactive=False, elem_id="inspire-examples")
             with gr.Row():
-                ui.method = gr.Dropdown(METHODS, value="gradient", allow_custom_value=True, elem_id="inspire-method",
+                ui.method = gr.Dropdown(SEARCH_METHODS, value="gradient", allow_custom_value=True, elem_id="inspire-method",
                                         label="Method (gradient, or any Nevergrad optimizer)", scale=3)
                 ui.seed = gr.Number(0, label="Seed", precision=0, minimum=0, min_width=80, scale=1)
             with gr.Row():

@@ -95,7 +95,3 @@ def describe(kind: str, info: dict[str, Any], node_id: int | None = None) -> str
     if kind == "compose" and "round" in info:
         label += f", round {info['round'] + 1}"
     return label + (f" #{node_id}" if node_id is not None else "")
-
-
-def file_name(path: str | Path | None) -> str:
-    return Path(path).name if path else "file"

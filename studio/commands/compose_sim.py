@@ -12,6 +12,7 @@ from optimizers.simulate import USERS, ComposeSetting, SimulatedUser, compose_ta
 from studio.catalog import Catalog
 from studio.commands.inspire import make_distance
 from studio.imageio import load_image, resize_batch
+from studio.shipped import optimizer_assets
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -76,7 +77,8 @@ def run(args: argparse.Namespace) -> int:
     if not methods or set(methods) - {"pick", "rank"}:
         raise ValueError(f"bad --methods {args.methods!r}: use pick and/or rank")
     users = [SimulatedUser(u, error=args.error, temperature=args.temperature) for u in args.users.split(",") if u]
-    options = (("strength", args.strength),) + ((("optimizer", args.optimizer),) if args.optimizer else ())
+    options = (("strength", args.strength),) + ((("optimizer", args.optimizer),
+                                                  ("assets", optimizer_assets(args.optimizer, model))) if args.optimizer else ())
     settings = [ComposeSetting(f"{m}, {u.kind} user", m, u, options) for m in methods for u in users]
     targets = load_targets(args, model, model_id)
     judge = make_distance(args.judge, "cpu")

@@ -8,14 +8,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import assetpaths
 from optimizers import Weights, default_realism
 from optimizers.inspire import GRADIENT, NEVERGRAD, Prepared, prepare, realism_unit as spread, search
 from optimizers.inversion import InversionEncoder, fits, load_inversion
 from studio.catalog import Catalog
-from studio.inversion import inversion_encoder
 from studio.devices import add_device_argument
 from studio.imageio import load_image, save_png, to_pil
+from studio.shipped import shipped_encoder, shipped_inversion
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -93,12 +92,12 @@ def start_encoder(spec: str, model_id: str, model: Any) -> tuple[InversionEncode
     """The inversion encoder `--start` names (auto: the model's own, if it has one) and a note."""
     if spec == "none":
         return None, "none"
-    path = assetpaths.find("inversion", model_id) if spec == "auto" else Path(spec)
+    path = shipped_inversion(model_id) if spec == "auto" else Path(spec)
     if path is None:
         return None, "none (no shipped inversion encoder)"
     if not path.is_file():
         raise ValueError(f"--start {spec}: no such inversion encoder file")
-    encoder = inversion_encoder(model_id, device=model.device) if spec == "auto" else \
+    encoder = shipped_encoder(model_id, device=model.device) if spec == "auto" else \
         load_inversion(path, device=model.device)
     if not fits(encoder, model):
         raise ValueError(f"{path}: inversion encoder is for another generator shape")
