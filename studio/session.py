@@ -49,6 +49,16 @@ LIMITS = SessionLimits()
 MAX_NODES = LIMITS.nodes  # kept for callers that import it
 
 
+BINARY_KINDS = {b"\x89PNG": "a PNG image (drop it on the PNG box to open its latent)", b"\xff\xd8\xff": "a JPEG image",
+                b"GIF8": "a GIF image", b"PK\x03\x04": "a zip archive", b"%PDF": "a PDF document"}
+
+
+def _binary_kind(raw: bytes) -> str:
+    """What a non-text upload looks like, by its first bytes ("this file is a PNG image ...")."""
+    kind = next((k for magic, k in BINARY_KINDS.items() if raw.startswith(magic)), None)
+    return f"this file is {kind}" if kind else "this file is binary data"
+
+
 class SessionError(ValueError):
     """A session or image metadata that cannot be used; the message says why in one line."""
 
@@ -254,8 +264,12 @@ class Session:
                                f"a studio session needs far fewer")
         try:
             d = json.loads(raw)
-        except (json.JSONDecodeError, UnicodeDecodeError) as e:
-            raise SessionError(f"the session file is not valid JSON ({e.msg if hasattr(e, 'msg') else e})") from None
+        except UnicodeDecodeError as e:  # the decoder's own text ("'utf-8' codec can't ...") means nothing to a user
+            raise SessionError(f"{_binary_kind(raw)}, not a studio session (a session is the .json text file that "
+                               f"Save session writes; byte {e.start} is not UTF-8 text)") from None
+        except json.JSONDecodeError as e:
+            raise SessionError(f"the session file is not valid JSON ({e.msg} at line {e.lineno}, "
+                               f"column {e.colno})") from None
         except RecursionError:  # json_depth missed a nesting (it should not): still one line
             raise SessionError(f"the session file nests JSON deeper than {limits.depth} levels") from None
         return cls.from_dict(d, latent_dims=latent_dims, limits=limits)

@@ -82,8 +82,13 @@ def test_damaged_sessions_are_refused_with_one_line(mutate, message):
 
 
 def test_not_json_is_refused():
-    with pytest.raises(SessionError, match="not valid JSON"):
-        Session.from_json(b"\x89PNG\r\n")
+    with pytest.raises(SessionError, match=r"not valid JSON \(Expecting .* at line 1, column 3\)"):
+        Session.from_json(b"[1")
+    with pytest.raises(SessionError, match="this file is a PNG image .*, not a studio session") as err:
+        Session.from_json(b"\x89PNG\r\n")  # no decoder text ("'utf-8' codec can't decode byte 0x89")
+    assert "codec" not in str(err.value)
+    with pytest.raises(SessionError, match="this file is binary data, not a studio session"):
+        Session.from_json(b"{\"a\": \"\xff\"}")
     with pytest.raises(SessionError, match="not a studio session"):
         Session.from_json("[1, 2]")
 
