@@ -78,12 +78,16 @@ def test_browse_click_shows_variations(page):
     expect(page.locator("#browse-info")).to_contain_text("seed 4")
     expect(page.locator("#browse-variations img")).to_have_count(8)
     expect(page.locator("#browse-selected img")).to_have_count(1)
+    expect(page.locator("#browse-grid .thumbnail-item.selected")).to_have_count(1)  # the clicked tile
     first = page.locator("#browse-variations img").first.get_attribute("src")
     page.locator("#browse-variations img").nth(1).click()  # walk to a variation
     expect(page.locator("#browse-info")).to_contain_text("variation")
     expect(page.locator("#browse-variations img").first).not_to_have_attribute("src", first)
+    # the new variations are not the clicked one: no highlight left on tile 1
+    expect(page.locator("#browse-variations .thumbnail-item.selected")).to_have_count(0)
     page.get_by_role("button", name="Next ▶").click()
     expect(page.locator("#browse-grid img").first).to_have_attribute("alt", "seed 9")
+    expect(page.locator("#browse-grid .thumbnail-item.selected")).to_have_count(0)  # another page: none
     shot(page, "browse")
 
 
@@ -120,6 +124,7 @@ def test_three_compose_rounds_by_clicking(page):
         expect(page.locator("#compose-lineage")).to_contain_text("round 1" if r == 0 else f"rounds 1–{r + 1}")
         expect(page.locator("#compose-candidates img").last).not_to_have_attribute("src", before[-1])
         assert len(set(sources()) - set(before)) >= 7  # new candidates (the current choice may stay)
+        expect(page.locator("#compose-candidates .thumbnail-item.selected")).to_have_count(0)  # a new round
     expect(page.locator("#compose-best img")).to_have_count(1)
     shot(page, "compose")
     click_lineage_round(page, 0)  # back to round 1's choice: it is current again, round 2 to choose

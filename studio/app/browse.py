@@ -13,7 +13,7 @@ import torch
 from studio.app import explore
 from studio.app.context import Ctx, FAST, friendly
 from studio.app.keep import export_node
-from studio.app.render import describe, single, tiles
+from studio.app.render import describe, fresh_gallery, single, tiles
 from studio.app.state import UserState, View
 from studio.gif import save_gif
 
@@ -174,7 +174,7 @@ def _wire_pages(ctx: Ctx, ui: SimpleNamespace, state: gr.State) -> None:
     @friendly
     def on_generate(st, seed, page, n, t):
         items = generate(ctx, st, seed, page, n, t)
-        return st, gr.update(value=items, columns=3 if int(n) == 9 else 4)  # update: encoded once
+        return st, fresh_gallery(items, columns=3 if int(n) == 9 else 4)
 
     def stepper(delta: int):
         @friendly
@@ -195,7 +195,7 @@ def _wire_picks(ctx: Ctx, ui: SimpleNamespace, state: gr.State) -> None:
     """A click on any gallery selects; the variations around the selection follow."""
     def after_select(st, strength):
         image, text, export = selected_panel(ctx, st)
-        return st, image, text, export, vary(ctx, st, strength)
+        return st, image, text, export, fresh_gallery(vary(ctx, st, strength))
 
     def on_pick(source: str):
         @friendly
@@ -211,11 +211,11 @@ def _wire_picks(ctx: Ctx, ui: SimpleNamespace, state: gr.State) -> None:
 
     @friendly
     def on_vary(st, strength):
-        return st, vary(ctx, st, strength)
+        return st, fresh_gallery(vary(ctx, st, strength))
 
     @friendly
     def on_reshuffle(st, strength):
-        return st, vary(ctx, st, strength, reshuffle=True)
+        return st, fresh_gallery(vary(ctx, st, strength, reshuffle=True))
 
     sel_out = [state, ui.selected, ui.info, ui.export, ui.variations]
     for source, gallery in (("grid", ui.grid), ("variations", ui.variations), ("strip", ui.strip)):

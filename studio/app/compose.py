@@ -19,7 +19,7 @@ from PIL import Image
 
 from optimizers import PreferenceSearch, resolve_optimizer
 from studio.app.context import Ctx, FAST, friendly
-from studio.app.render import single, tiles
+from studio.app.render import fresh_gallery, single, tiles
 from studio.app.state import UserState, View
 from studio.app.theme import busy_js, goto_tab
 from studio.imageio import to_pil
@@ -83,8 +83,7 @@ def round_view(ctx: Ctx, st: UserState):
                            infos=[{"round": pref.rounds, "index": i} for i in range(len(z))])
     st.compose_images = images
     # a new round: no tile highlighted (the gallery would keep the last click's highlight)
-    # (gr.update, not gr.Gallery(...): a component built here would encode every PNG a second time)
-    candidates = gr.update(value=_candidates(st, images), selected_index=None, columns=_columns(pref.k))
+    candidates = fresh_gallery(_candidates(st, images), columns=_columns(pref.k))
     return candidates, lineage_update(ctx, st), best_image(ctx, st), status(st)
 
 

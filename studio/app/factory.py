@@ -13,7 +13,7 @@ import gradio as gr
 
 from studio.app import browse, compose, inspire, keep
 from studio.app.context import Ctx, FAST, Limits, friendly
-from studio.app.render import card_markdown, model_choices, samples_path
+from studio.app.render import card_markdown, fresh_gallery, model_choices, samples_path
 from studio.app.state import UserState
 from studio.app.theme import PIXELATED_JS, goto_tab
 from studio.catalog import Catalog
@@ -82,10 +82,11 @@ def refresh_values(ctx: Ctx, st: UserState) -> list:
     settings = s.settings
     seed, page = int(settings.get("seed", 0)), int(settings.get("page", 0))
     n, t = int(settings.get("grid", 9)), settings.get("truncation") or 0
-    grid = gr.update(value=browse.generate(ctx, st, seed, page, n, t), columns=3 if n == 9 else 4)
+    grid = fresh_gallery(browse.generate(ctx, st, seed, page, n, t), columns=3 if n == 9 else 4)
     image, text, export = browse.selected_panel(ctx, st)
+    variations = fresh_gallery(browse.vary(ctx, st, settings.get("strength", 0.35)))
     return [s.model, card_markdown(ctx.catalog, s.model), samples_path(ctx.catalog, s.model), seed, page, n, t,
-            grid, image, text, export, browse.vary(ctx, st, settings.get("strength", 0.35)), None, None, [],
+            grid, image, text, export, variations, None, None, [],
             keep.kept_items(ctx, st)] + compose.refresh_values(ctx, st) + inspire.refresh_values(ctx, st)
 
 
