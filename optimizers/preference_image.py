@@ -39,6 +39,7 @@ import torch
 
 from weightfile import WeightFileError, load_weights, save_weights
 
+from .gradient import Adam
 from .preference_model import ChoiceModel, ChoiceOptions, _strict_keys, mean_pairwise_sq
 
 DEFAULT_COMPONENTS = 128  # principal directions of the target image (shipped priors hold this many)
@@ -397,12 +398,10 @@ def generator_bridge(generator: Any, *, offset: torch.Tensor, basis: torch.Tenso
                 else:
                     u = guess
         u = u.clone().requires_grad_(True)
-        opt = torch.optim.Adam([u], lr=lr, betas=(0.9, 0.99))
+        opt = Adam(u, lr=lr, betas=(0.9, 0.99))  # torch.optim's update without its torch._dynamo import
         for _ in range(steps):
-            loss = loss_of(u)
-            opt.zero_grad()
-            loss.sum().backward()
-            opt.step()
+            (grad,) = torch.autograd.grad(loss_of(u).sum(), u)
+            opt.step(u, grad)
         u = u.detach()
         if options.typical:  # onto the shell |z|^2 = d, in the search's coordinates
             z = to_z(u)

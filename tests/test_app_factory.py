@@ -2,8 +2,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -14,7 +12,6 @@ from studio.app import create_app, serve
 from studio.testing import write_tiny_catalog
 from studio.catalog import Catalog
 
-ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(scope="module")
@@ -47,38 +44,15 @@ def test_cheap_events_are_queued_without_a_limit_and_searches_are_bounded(built)
 
 
 def test_serve_is_local_only_whatever_it_is_asked(built, monkeypatch):
-    from studio.app import theme
     _catalog, demo = built
-    seen, warmed = {}, []
+    seen = {}
 
     class Fake:
         def launch(self, **kw):
             seen.update(kw)
 
-    monkeypatch.setattr(theme, "warm_imports", lambda: warmed.append(True))
     serve(Fake(), port=1234, share=True, server_name="0.0.0.0")
     assert seen["share"] is False and seen["server_name"] == "127.0.0.1" and seen["server_port"] == 1234
-    assert warmed == [True]  # the first search's imports load while the server starts
-
-
-WARM_CHECK = """
-import sys, torch
-from studio.app.theme import warm_imports
-cold = "torch._dynamo" in sys.modules
-warm_imports().join(timeout=120)
-warmed, have = "torch._dynamo" in sys.modules, set(sys.modules)
-torch.optim.Adam([torch.nn.Parameter(torch.zeros(1))])
-print(cold, warmed, sorted(set(sys.modules) - have))
-"""
-
-
-def test_warm_imports_loads_what_the_first_optimizer_would():
-    # a fresh interpreter: in this one an earlier test may already have imported torch._dynamo
-    out = subprocess.run([sys.executable, "-c", WARM_CHECK], cwd=ROOT, capture_output=True, text=True, timeout=300)
-    assert out.returncode == 0, out.stderr[-2000:]
-    cold, warmed, imported_by_first_optimizer = out.stdout.strip().splitlines()[-1].split(" ", 2)
-    assert (cold, warmed) == ("False", "True")  # the warm-up itself loaded it
-    assert imported_by_first_optimizer == "[]"  # and left nothing for the first optimizer to import
 
 
 def test_app_refuses_an_empty_catalog(tmp_path, capsys):

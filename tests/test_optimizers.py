@@ -1,14 +1,19 @@
 """Objective, gradient and nevergrad searches, registry, NaN safety and cancel, on tiny models."""
 import math
+import os
+import subprocess
+import sys
 import threading
+from pathlib import Path
 
 import pytest
 import torch
 
 from generators import PGAN, PGANConfig
-from optimizers import (SEARCHES, GradientSearch, LinearizedRealism, NevergradSearch, Objective, ProgressEvent, SearchResult,
-                        STUDIO_REALISM, Weights, default_realism, make_search, pixel_distance, realism_spread,
-                        spread_unit)
+from optimizers import (SEARCHES, GradientSearch, LinearizedRealism, NevergradSearch, Objective, ProgressEvent,
+                        SearchResult, STUDIO_REALISM, Weights, default_realism, make_search, pixel_distance,
+                        realism_spread, spread_unit)
+from optimizers.gradient import Adam
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # see conftest.py
 
@@ -53,6 +58,24 @@ def test_objective_rows_are_independent_of_the_batch(model, target):
     together = objective(z)[0]
     alone = torch.cat([objective(z[i:i + 1])[0] for i in range(4)])
     torch.testing.assert_close(together, alone, atol=1e-5, rtol=1e-5)
+
+
+def test_adam_is_torch_optims_update():
+    torch.manual_seed(0)
+    z = torch.randn(3, 5, requires_grad=True)
+    ref = z.detach().clone().requires_grad_(True)
+    ours, theirs = Adam(z, lr=0.3, betas=(0.9, 0.99)), torch.optim.Adam([ref], lr=0.3, betas=(0.9, 0.99))
+    for step in range(20):
+        for x in (z, ref):
+            x.grad = None
+            ((x - step / 10) ** 4).sum().backward()
+        ours.step(z, z.grad)
+        theirs.step()
+        if step == 10:
+            ours.lr = theirs.param_groups[0]["lr"] = 0.05
+    torch.testing.assert_close(z, ref, atol=1e-6, rtol=1e-5)
+    ours.keep_rows(torch.tensor([2, 0]))
+    assert ours.exp_avg.shape == (2, 5) and ours.steps == 20
 
 
 def test_linearized_realism_is_exact_on_a_refresh_and_first_order_between(model, target):
@@ -262,3 +285,26 @@ def test_cancel_returns_best_so_far(model, target):
     result = search.run(callback=cancel_soon)
     assert result.stopped == "cancelled" and result.steps < 10_000
     assert result.loss == min(e.best_loss for e in seen)
+
+
+NO_DYNAMO = """
+import sys
+from generators import PGAN, PGANConfig
+from optimizers import Objective, PreferenceSearch, make_search
+m = PGAN.random(PGANConfig(latent_dim=8, depths=(8, 4)), seed=0)
+make_search("gradient", Objective(m, m.generate(m.sample_latents(1, seed=1))), budget=3, batch=2).run()
+p = PreferenceSearch(8, k=4, method="rank", optimizer="bayes-image", generator=m)
+p.ask(); p.tell_ranking([0, 1, 2, 3]); p.ask()
+print("torch._dynamo" in sys.modules)
+"""
+
+
+def test_searches_never_import_torch_dynamo():
+    # torch.optim's first optimizer imports torch._dynamo (1.9 s on 2 cores): Inspire's gradient search and
+    # the bayes-image driver's refinement use optimizers.gradient.Adam instead. A fresh interpreter: in
+    # this one an earlier test may have imported it.
+    root = Path(__file__).resolve().parent.parent
+    out = subprocess.run([sys.executable, "-c", NO_DYNAMO], cwd=root, capture_output=True, text=True, timeout=300,
+                         env={**os.environ, "PYTHONPATH": str(root)})
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip().splitlines()[-1] == "False"

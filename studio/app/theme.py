@@ -1,7 +1,6 @@
 """Look and launch options: CSS for big tiles upscaled by the browser, the smooth/pixelated toggle."""
 from __future__ import annotations
 
-import threading
 from typing import Any
 
 import gradio as gr
@@ -71,23 +70,8 @@ def launch_options() -> dict[str, Any]:
     return {"css": CSS, "js": JS, "theme": gr.themes.Soft(primary_hue="indigo", radius_size="sm")}
 
 
-def warm_imports() -> threading.Thread:
-    """Import in the background what the first heavy event would otherwise import on the user's time.
-
-    The first torch optimizer a process builds imports torch._dynamo (3.4 s of a 8.2 s first
-    bayes-image round on this 2-core machine, profiled with cProfile; later rounds 5.3 s), so the
-    first Inspire search or compose round after a start was seconds slower than the rest."""
-    def work() -> None:
-        import torch._dynamo  # noqa: F401  (torch.optim.Optimizer.__init__ imports it lazily)
-
-    thread = threading.Thread(target=work, name="warm-imports", daemon=True)
-    thread.start()
-    return thread
-
-
 def serve(demo: gr.Blocks, *, port: int | None = None, **kwargs: Any):
-    """Launch on 127.0.0.1 only, never with a share link; imports for the first search warm meanwhile."""
-    warm_imports()
+    """Launch on 127.0.0.1 only, never with a share link."""
     options = {"server_name": "127.0.0.1", "server_port": port, "share": False, "show_error": True,
                "max_file_size": "50mb", **launch_options(), **kwargs}
     options["share"] = False
