@@ -30,6 +30,18 @@ def _no_networks(monkeypatch):
     for mod in (ganzoo, model_module):
         monkeypatch.setattr(mod, "Generator", guard(mod.Generator))
         monkeypatch.setattr(mod, "Discriminator", guard(mod.Discriminator))
+    # shapes of small configs are found on the CPU (milliseconds); here every config counts as large
+    monkeypatch.setattr(model_module, "SMALL_ENOUGH_TO_BUILD", 0)
+
+
+def test_shapes_found_on_the_cpu_are_those_of_the_meta_device(monkeypatch):
+    config = PGANConfig(latent_dim=8, depths=(8, 4), channels=3)
+    assert model_module.parameter_bound(config) <= model_module.SMALL_ENOUGH_TO_BUILD
+    small = model_module.expected_shapes(config)
+    monkeypatch.setattr(model_module, "SMALL_ENOUGH_TO_BUILD", 0)
+    assert model_module.expected_shapes(config) == small
+    sizes = [sum(torch.Size(s).numel() for s in net.values()) for net in small.values()]
+    assert max(sizes) <= model_module.parameter_bound(config)
 
 
 def _zoo_with(tmp_path, tiny_model, name="x.pth", **config):
