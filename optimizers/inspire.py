@@ -103,7 +103,10 @@ class Prepared:
     objective: Objective
     start: torch.Tensor | None
     start_kind: str
-    realism_unit: float
+
+    @property
+    def realism_unit(self) -> float:
+        return self.objective.realism_unit
 
     @property
     def generator(self) -> GeneratorLike:
@@ -145,7 +148,7 @@ def prepare(generator: GeneratorLike, target: torch.Tensor, *, start: InversionE
     else:
         starts = as_starts(start, objective.latent_dim)
         kind = "none" if starts is None else "latent"
-    return Prepared(objective, starts, kind, float(unit))
+    return Prepared(objective, starts, kind)
 
 
 # -- search --------------------------------------------------------------------------------------
