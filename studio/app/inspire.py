@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import time
+from typing import Any
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -329,7 +330,27 @@ def refresh_values(ctx: Ctx, st: UserState) -> list:
             "Upload an image, then press Search."]
 
 
+def progress_text(ctx: Ctx, st: UserState, item: Any, done: bool) -> str:
+    """The status line for one streamed search event (`done`: its final result)."""
+    if done:
+        why = {"cancelled": "stopped", "budget": "budget spent", "plateau": "no more progress"}.get(
+            item.stopped, item.stopped)
+        if st.search_timed_out:
+            why = f"time limit of {ctx.limits.max_seconds:.0f} s"
+        return (f"**Done** ({why}) · {item.steps} steps · best loss {item.loss:.4f} · "
+                f"{item.seconds:.1f}s — 'Compose from here' continues from it.")
+    if item.step == 0:
+        return "Starting from the inversion encoder's guess…"
+    return f"Searching… step {item.step}/{item.budget} · best loss {item.best_loss:.4f}"
+
+
 def wire(ctx: Ctx, ui: SimpleNamespace, state: gr.State) -> None:
+    _wire_target(ctx, ui, state)
+    _wire_search(ctx, ui, state)
+
+
+def _wire_target(ctx: Ctx, ui: SimpleNamespace, state: gr.State) -> None:
+    """Uploads and examples set the target; a refused upload leaves nothing stale on screen."""
     fast = FAST
 
     def show_target(st, path):
@@ -348,6 +369,17 @@ def wire(ctx: Ctx, ui: SimpleNamespace, state: gr.State) -> None:
     def on_example(st, evt: gr.SelectData):
         return show_target(st, str(examples(ctx, st.session.model)[int(evt.index)]))
 
+    # queued: Gradio 6 shows no error toast for a non-queued upload event
+    ui.upload.upload(on_target, [state, ui.upload], [state, ui.target, ui.status], api_name="set_target",
+                     concurrency_limit=4, concurrency_id="uploads", show_progress="hidden").failure(
+        clear_refused, [state], [state, ui.upload, ui.target, ui.status], api_visibility="private", **fast)
+    ui.examples.select(on_example, [state], [state, ui.target, ui.status], api_visibility="private", **fast)
+
+
+def _wire_search(ctx: Ctx, ui: SimpleNamespace, state: gr.State) -> None:
+    """Search streams its best image, status and loss curve; presets, method defaults, stop, GIF."""
+    fast = FAST
+
     @friendly
     def on_run(st, path, method, budget, restarts, seed, w_pixel, *rest):
         w_enc, (prior, realism) = rest[:ENCODER_SLOTS], rest[ENCODER_SLOTS:]
@@ -360,18 +392,7 @@ def wire(ctx: Ctx, ui: SimpleNamespace, state: gr.State) -> None:
             latent = item.latent if done else item.best_latent
             history = item.history if done else (st.search.history if st.search is not None and item.step else [])
             image = single(ctx.render(st.session.model, latent))
-            if done:
-                why = {"cancelled": "stopped", "budget": "budget spent", "plateau": "no more progress"}.get(
-                    item.stopped, item.stopped)
-                if st.search_timed_out:
-                    why = f"time limit of {ctx.limits.max_seconds:.0f} s"
-                text = (f"**Done** ({why}) · {item.steps} steps · best loss {item.loss:.4f} · "
-                        f"{item.seconds:.1f}s — 'Compose from here' continues from it.")
-            elif item.step == 0:
-                text = "Starting from the inversion encoder's guess…"
-            else:
-                text = f"Searching… step {item.step}/{item.budget} · best loss {item.best_loss:.4f}"
-            yield st, image, text, loss_frame(history)
+            yield st, image, progress_text(ctx, st, item, done), loss_frame(history)
 
     def on_preset(st, name):
         """A named preset sets the raw weights under Advanced (which stay free to change)."""
@@ -395,11 +416,6 @@ def wire(ctx: Ctx, ui: SimpleNamespace, state: gr.State) -> None:
     def on_gif(st):
         return gr.update(value=search_gif(ctx, st), visible=True)
 
-    # queued: Gradio 6 shows no error toast for a non-queued upload event
-    ui.upload.upload(on_target, [state, ui.upload], [state, ui.target, ui.status], api_name="set_target",
-                     concurrency_limit=4, concurrency_id="uploads", show_progress="hidden").failure(
-        clear_refused, [state], [state, ui.upload, ui.target, ui.status], api_visibility="private", **fast)
-    ui.examples.select(on_example, [state], [state, ui.target, ui.status], api_visibility="private", **fast)
     inputs = [state, ui.upload, ui.method, ui.budget, ui.restarts, ui.seed, ui.w_pixel, *ui.w_enc,
               ui.w_prior, ui.w_realism]
     ui.run.click(on_run, inputs, [state, ui.best, ui.status, ui.curve], api_name="inspire",
