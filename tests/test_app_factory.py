@@ -150,3 +150,14 @@ def test_the_realism_slider_starts_from_the_sidecar_without_loading_the_model(tm
     assert not catalog._cache  # read from the .json, no model loaded
     (tmp_path / "tinyrgb.json").write_text("{not json")
     assert initial_realism(ctx, "tinyrgb") == STUDIO_REALISM  # a broken sidecar: the studio's weight
+
+
+def test_the_loss_curve_has_numeric_axes_from_its_first_empty_frame():
+    # the plot keeps the axis kinds of the first frame it is sent: an untyped empty frame made them
+    # categorical, one y label per loss value
+    import gradio as gr
+
+    from studio.app.inspire import loss_frame
+    plot = gr.LinePlot(x="step", y="best loss")
+    for history in ([], [(1, 0.5, 0.1), (2, 0.4, 0.2)]):
+        assert plot.postprocess(loss_frame(history)).datatypes == {"step": "quantitative", "best loss": "quantitative"}

@@ -236,8 +236,11 @@ def search(ctx: Ctx, st: UserState, *, method: str, budget: int, restarts: int, 
 
 
 def loss_frame(run_history: list[tuple[int, float, float]]) -> pd.DataFrame:
+    """The loss curve's data, typed even when empty: the plot takes its axes' kinds from the first
+    frame it gets, and an untyped empty one made both axes categorical (a label per loss value)."""
     rows = [(s, l) for s, l, _ in run_history if l == l and l != float("inf")]
-    return pd.DataFrame(rows, columns=["step", "best loss"])
+    return pd.DataFrame({"step": pd.Series([s for s, _ in rows], dtype="int64"),
+                         "best loss": pd.Series([l for _, l in rows], dtype="float64")})
 
 
 def search_gif(ctx: Ctx, st: UserState) -> str:
