@@ -134,9 +134,12 @@ class GradientSearch(Search):
         self.z.grad = None
         loss, terms = self.objective(self.z, realism=self._realism)
         finite = torch.isfinite(loss)
-        self._record(self.z.detach().cpu(), loss.detach().cpu(), terms)
+        # only exact losses compete for the best: a linearized realism term can be far below D's own
+        exact = self._realism is None or self._realism.exact
+        if exact:
+            self._record(self.z.detach().cpu(), loss.detach().cpu(), terms)
         with torch.no_grad():
-            better = finite & (loss < self.restart_best_loss)
+            better = finite & (loss < self.restart_best_loss) & exact
             self.restart_best_loss = torch.where(better, loss.detach(), self.restart_best_loss)
             self.restart_best_z = torch.where(better[:, None], self.z.detach(), self.restart_best_z)
         total = torch.where(finite, loss, torch.zeros_like(loss)).sum()

@@ -150,12 +150,14 @@ class LinearizedRealism:
         if isinstance(every, bool) or not isinstance(every, int) or every < 1:
             raise ValueError(f"realism_every must be an integer >= 1, got {every!r}")
         self.every, self.calls = every, 0
+        self.exact = True  # whether the last call ran D (its term exact) or linearized it
         self._x: torch.Tensor | None = None
         self._r = self._g = None
 
     def __call__(self, score: Callable[[torch.Tensor], torch.Tensor], images: torch.Tensor) -> torch.Tensor:
         """`score(images)` [N] (exactly on a refresh, else its linearization), differentiable in images."""
-        if self._x is None or self._x.shape != images.shape or self.calls % self.every == 0:
+        self.exact = self._x is None or self._x.shape != images.shape or self.calls % self.every == 0
+        if self.exact:
             x = images.detach().requires_grad_(True)
             with torch.enable_grad():
                 r = score(x)
