@@ -37,6 +37,14 @@ def target_image(catalog: Catalog, model_id: str) -> Path:
     return path
 
 
+def shoot(page, name: str, *, full_page: bool = True) -> None:
+    """A screenshot without the toasts ("Kept — ...") that would cover the images."""
+    time.sleep(1)
+    page.locator(".toast-close").evaluate_all("els => els.forEach(e => e.click())")
+    time.sleep(0.5)
+    page.screenshot(path=str(OUT / f"{name}.png"), full_page=full_page)
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--catalog")
@@ -67,8 +75,7 @@ def main() -> int:
         page.locator("#browse-grid img").nth(4).click()
         expect(page.locator("#browse-info")).to_contain_text("seed 4")
         page.locator("#browse-keep").click()
-        time.sleep(1)
-        page.screenshot(path=str(OUT / "tour-browse.png"), full_page=True)
+        shoot(page, "tour-browse")
 
         page.get_by_role("tab", name="Inspire").click()
         page.locator("#inspire-upload input[type=file]").set_input_files(str(target_image(catalog, model_id)))
@@ -76,8 +83,7 @@ def main() -> int:
         page.locator("#inspire-run").click()
         expect(page.locator("#inspire-status")).to_contain_text("Done", timeout=600_000)
         page.locator("#inspire-keep").click()
-        time.sleep(1)
-        page.screenshot(path=str(OUT / "tour-inspire.png"), full_page=True)
+        shoot(page, "tour-inspire")
 
         page.get_by_role("tab", name="Compose").click()
         page.locator("#compose-new").click()
@@ -86,17 +92,14 @@ def main() -> int:
             page.locator("#compose-candidates img").nth(pick).click()
             expect(page.locator("#compose-status")).to_contain_text(f"Round {r + 2}")
         page.locator("#compose-keep").click()
-        time.sleep(1)
-        page.screenshot(path=str(OUT / "tour-compose.png"), full_page=True)
+        shoot(page, "tour-compose")
 
         page.get_by_role("tab", name="Keep & share").click()
         expect(page.locator("#kept-gallery img")).to_have_count(3)
         page.locator("#kept-gallery img").first.click()
-        time.sleep(1)
-        page.screenshot(path=str(OUT / "tour-keep.png"), full_page=True)
+        shoot(page, "tour-keep")
         page.get_by_role("button", name="About this model").click()
-        time.sleep(1)
-        page.screenshot(path=str(OUT / "tour-card.png"), full_page=False)
+        shoot(page, "tour-card", full_page=False)
         browser.close()
     print(f"screenshots in {OUT}")
     return 0
