@@ -57,10 +57,10 @@ def main(argv: list[str] | None = None) -> int:
         browser.close()
     summary = {k: statistics.median(v[k] for v in visits) for k in ("load_event_s", "first_tile_s", "requests",
                                                                    "kilobytes")}
-    out = {"summary": summary, "visits": visits}
-    print(json.dumps(out, indent=1))
+    text = json.dumps({"summary": summary, "visits": visits}, indent=1)
+    print(text)
     if args.json:
-        Path(args.json).write_text(json.dumps(out, indent=1) + "\n")
+        Path(args.json).write_text(text + "\n")
     return 0
 
 
