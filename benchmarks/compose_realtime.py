@@ -89,8 +89,8 @@ def realism(model: Any, images: torch.Tensor) -> float:
     return float(model.realism(images).mean())
 
 
-def new_search(model: Any, options: DriverOptions, *, k: int, seed: int) -> PreferenceSearch:
-    return PreferenceSearch(model.latent_dim, k=k, method="pick", strength=0.6, seed=seed, optimizer=options,
+def new_search(model: Any, options: DriverOptions, *, k: int, seed: int, method: str = "pick") -> PreferenceSearch:
+    return PreferenceSearch(model.latent_dim, k=k, method=method, strength=0.6, seed=seed, optimizer=options,
                             generator=model, assets=optimizer_assets(options, model))
 
 
@@ -109,9 +109,10 @@ def time_rounds(model: Any, options: DriverOptions, target: torch.Tensor, *, k: 
 
 
 def play(model: Any, options: DriverOptions, target: torch.Tensor, judge: Judge, *, k: int, rounds: int,
-         seed: int, user: SimulatedUser) -> dict[str, list[float]]:
-    """One composite: the judge distance of the latest pick, candidates' realism and spread, per round."""
-    search = new_search(model, options, k=k, seed=seed)
+         seed: int, user: SimulatedUser, method: str = "pick") -> dict[str, list[float]]:
+    """One composite: the judge distance of the latest pick (a ranking's first), candidates' realism and
+    spread, per round. `method` "rank": the user ranks all k (the same noisy judge) instead of picking."""
+    search = new_search(model, options, k=k, seed=seed, method=method)
     gen = torch.Generator().manual_seed(10_000 + seed)
     out: dict[str, list[float]] = {"judge": [], "realism": [], "spread": []}
     for _ in range(rounds):
@@ -120,15 +121,18 @@ def play(model: Any, options: DriverOptions, target: torch.Tensor, judge: Judge,
             d = judge(x, target).float()
         out["realism"].append(realism(model, x))
         out["spread"].append(spread(x))
-        pick = user.rank(d, gen)[0]
-        search.tell_pick(pick)
-        out["judge"].append(float(d[pick]))
+        order = user.rank(d, gen)
+        if method == "rank":
+            search.tell_ranking([int(i) for i in order])
+        else:
+            search.tell_pick(int(order[0]))
+        out["judge"].append(float(d[order[0]]))
     return out
 
 
 def accuracy(model: Any, model_id: str, targets: torch.Tensor, names: list[str], judge_spec: str, *, k: int,
-             rounds: int, seed: int, budget: int, variants: dict[str, dict[str, Any]], say: Callable[[str], None]
-             ) -> dict[str, Any]:
+             rounds: int, seed: int, budget: int, variants: dict[str, dict[str, Any]], say: Callable[[str], None],
+             method: str = "pick") -> dict[str, Any]:
     user = SimulatedUser("flip", error=0.2)
     with torch.no_grad():
         browse = model.generate(model.sample_latents(8 * k, seed=123))
@@ -156,8 +160,8 @@ def accuracy(model: Any, model_id: str, targets: torch.Tensor, names: list[str],
         for name in names:
             options = driver_options(name, model_id, variants)
             start = time.perf_counter()
-            runs = [play(model, options, targets[t:t + 1], judge, k=k, rounds=rounds, seed=seed + t, user=user)
-                    for t in range(len(targets))]
+            runs = [play(model, options, targets[t:t + 1], judge, k=k, rounds=rounds, seed=seed + t, user=user,
+                         method=method) for t in range(len(targets))]
             final = statistics.mean(r["judge"][-1] for r in runs)
             per_target = [(rnd[t] - r["judge"][-1]) / (rnd[t] - inv[t]) for t, r in enumerate(runs)]
             gap = (entry["random"] - final) / (entry["random"] - entry["inversion"])
@@ -184,6 +188,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--targets", type=int, default=6)
     p.add_argument("--seed", type=int, default=0, help="which held-out targets (0: the README's)")
     p.add_argument("--k", type=int, default=9)
+    p.add_argument("--method", choices=("pick", "rank"), default="pick", help="accuracy: the user picks or ranks")
     p.add_argument("--rounds", type=int, default=20)
     p.add_argument("--timing-rounds", type=int, default=6)
     p.add_argument("--inversion-budget", type=int, default=200)
@@ -211,10 +216,12 @@ def main(argv: list[str] | None = None) -> int:
                                         "options": options.to_dict()}
             say(f"{name}: median {statistics.median(seconds):.3f} s a round ({', '.join(f'{s:.2f}' for s in seconds)})")
     else:
-        section = {**meta, "targets": args.targets, "seed": args.seed, "rounds": args.rounds, "user": "20% wrong picks",
-                   "inversion_budget": args.inversion_budget,
+        user = "20% wrong picks" if args.method == "pick" else "rankings, their first 20% wrong"
+        section = {**meta, "targets": args.targets, "seed": args.seed, "rounds": args.rounds, "user": user,
+                   "method": args.method, "inversion_budget": args.inversion_budget,
                    **accuracy(model, args.model, targets, names, args.judges, k=args.k, rounds=args.rounds,
-                              seed=args.seed, budget=args.inversion_budget, variants=variants, say=say)}
+                              seed=args.seed, budget=args.inversion_budget, variants=variants, say=say,
+                              method=args.method)}
     if args.json:
         path = Path(args.json)
         old = json.loads(path.read_text()) if path.is_file() else {}
