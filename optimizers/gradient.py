@@ -13,18 +13,17 @@ optimizer), this search
 - stops when the best loss has not improved for `patience` steps,
 - can start from given latents (an encoder's guess), jittered for half of the other restarts,
 - can run D's realism term every `realism_every`-th step only, linearized in between
-  (`objective.LinearizedRealism`), its result scored exactly.
+  (`objective.LinearizedRealism`); only the exact losses of D's steps compete for the best.
 """
 from __future__ import annotations
 
-import dataclasses
 import math
 import time
 
 import torch
 
 from .objective import LinearizedRealism, Objective
-from .search import ProgressEvent, Search, SearchResult, as_starts
+from .search import ProgressEvent, Search, as_starts
 
 SCHEDULES = ("cosine", "step", "constant")
 
@@ -75,7 +74,6 @@ class GradientSearch(Search):
         super().__init__(objective, budget=budget, seed=seed, batch=batch)
         # D's realism term refreshed every `realism_every` steps and linearized in between (1: every step)
         self._realism = LinearizedRealism(realism_every) if realism_every != 1 else None
-        self._exact: tuple[torch.Tensor, float, dict[str, float]] | None = None
         if schedule not in SCHEDULES:
             raise ValueError(f"unknown schedule {schedule!r}; choose one of {', '.join(SCHEDULES)}")
         if not (lr > 0 and math.isfinite(lr)):
@@ -182,19 +180,6 @@ class GradientSearch(Search):
         self.restart_best_loss = self.restart_best_loss[keep]
         self.restart_best_z = self.restart_best_z[keep]
         self.optimizer.keep_rows(keep)
-
-    def result(self) -> SearchResult:
-        """The best latent with its exact loss and terms: with a linearized realism term the losses
-        recorded between D's refreshes are first-order estimates, so the result is scored again."""
-        result = super().result()
-        if self._realism is None or self.best_latent is None:
-            return result
-        if self._exact is None or not torch.equal(self._exact[0], result.latent):
-            with torch.no_grad():
-                loss, terms = self.objective(result.latent)
-            self._exact = (result.latent.clone(), float(loss[0]), {k: float(v[0]) for k, v in terms.items()})
-        _, loss, terms = self._exact
-        return dataclasses.replace(result, loss=loss, terms=terms)
 
     def finished(self) -> str | None:
         why = super().finished()

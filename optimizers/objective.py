@@ -143,7 +143,7 @@ class LinearizedRealism:
     for a term weighted 0.01. On a refresh call this runs D on the images and keeps its score r0 and
     its gradient g = dr/dx at those images x0 (the term and its gradient are then exact); on the
     calls in between the term is r0 + <g, x - x0>, whose gradient is g: G's backward carries it at no
-    extra cost. A new batch shape (restarts pruned) refreshes. The search re-scores its result exactly.
+    extra cost. A new batch shape (restarts pruned) refreshes; `exact` says whether the last call ran D.
     """
 
     def __init__(self, every: int):
@@ -245,5 +245,5 @@ class Objective:
         return out
 
 
-__all__ = ["Weights", "Objective", "LinearizedRealism", "pixel_distance", "latent_prior", "independent_realism", "realism_spread",
-           "spread_unit", "default_realism", "realism_setting", "STUDIO_REALISM", "DistanceFn"]
+__all__ = ["Weights", "Objective", "LinearizedRealism", "pixel_distance", "latent_prior", "independent_realism",
+           "realism_spread", "spread_unit", "default_realism", "realism_setting", "STUDIO_REALISM", "DistanceFn"]
