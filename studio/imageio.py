@@ -64,6 +64,16 @@ def grid(images: torch.Tensor, *, nrow: int | None = None, pad: int = 2, scale: 
     return pil
 
 
+def image_format(source: str | Path | bytes) -> str | None:
+    """The image format of a file or its bytes as Pillow names it ('PNG', 'JPEG', 'GIF', 'TIFF', ...),
+    from its header alone, or None when it is no image Pillow knows."""
+    try:
+        with Image.open(io.BytesIO(source) if isinstance(source, bytes) else source) as im:
+            return str(im.format) if im.format else None
+    except (OSError, ValueError, Image.DecompressionBombError):
+        return None
+
+
 def open_image(source: str | Path | bytes | Image.Image) -> Image.Image:
     """Open and fully decode an image, with clear errors for what users actually upload."""
     if isinstance(source, Image.Image):

@@ -22,6 +22,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from studio.imageio import image_format
+
 SCHEMA = "gan-studio-session/1"
 IMAGE_SCHEMA = "gan-studio-image/1"
 KINDS = ("seed", "variation", "interpolation", "inspire", "compose", "upload", "random")
@@ -49,14 +51,12 @@ LIMITS = SessionLimits()
 MAX_NODES = LIMITS.nodes  # kept for callers that import it
 
 
-BINARY_KINDS = {b"\x89PNG": "a PNG image (drop it on the PNG box to open its latent)", b"\xff\xd8\xff": "a JPEG image",
-                b"GIF8": "a GIF image", b"PK\x03\x04": "a zip archive", b"%PDF": "a PDF document"}
-
-
 def _binary_kind(raw: bytes) -> str:
-    """What a non-text upload looks like, by its first bytes ("this file is a PNG image ...")."""
-    kind = next((k for magic, k in BINARY_KINDS.items() if raw.startswith(magic)), None)
-    return f"this file is {kind}" if kind else "this file is binary data"
+    """What a non-text upload is, by its content ("this file is a PNG image ...")."""
+    kind = image_format(raw)
+    if kind is None:
+        return "this file is binary data"
+    return f"this file is a {kind} image" + (" (drop it on the PNG box to open its latent)" if kind == "PNG" else "")
 
 
 class SessionError(ValueError):

@@ -1,6 +1,7 @@
 """Sessions as plain data: the tree, strict JSON, PNG metadata, and the same images after a reload."""
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 
@@ -85,7 +86,9 @@ def test_not_json_is_refused():
     with pytest.raises(SessionError, match=r"not valid JSON \(Expecting .* at line 1, column 3\)"):
         Session.from_json(b"[1")
     with pytest.raises(SessionError, match="this file is a PNG image .*, not a studio session") as err:
-        Session.from_json(b"\x89PNG\r\n")  # no decoder text ("'utf-8' codec can't decode byte 0x89")
+        png = io.BytesIO()
+        Image.new("L", (8, 8)).save(png, format="PNG")
+        Session.from_json(png.getvalue())  # no decoder text ("'utf-8' codec can't decode byte 0x89")
     assert "codec" not in str(err.value)
     with pytest.raises(SessionError, match="this file is binary data, not a studio session"):
         Session.from_json(b"{\"a\": \"\xff\"}")

@@ -6,13 +6,12 @@ from types import SimpleNamespace
 
 import gradio as gr
 import torch
-from PIL import Image
 
 from studio.app import compose
 from studio.app.context import Ctx
 from studio.app.render import describe, single, tiles
 from studio.app.state import UserState
-from studio.imageio import ImageError, read_png_meta, save_png
+from studio.imageio import ImageError, image_format, read_png_meta, save_png
 from studio.session import Kept, Session, SessionError, image_meta, parse_image_meta
 
 EXPORT_SIZE = 256  # exported PNGs are upscaled (bicubic) to at least this many pixels
@@ -116,11 +115,7 @@ def sniff(p: Path) -> str:
     head = p.read_bytes()[:64] if p.is_file() else b""
     if head.lstrip().startswith((b"{", b"\xef\xbb\xbf{")):
         return "json"
-    try:
-        with Image.open(p) as im:
-            return str(im.format or "other")
-    except (OSError, ValueError, Image.DecompressionBombError):
-        return "other"
+    return image_format(p) or "other"
 
 
 def _not_studio_file(p: Path, kind: str) -> str:
