@@ -35,7 +35,8 @@ def visit(browser, url: str) -> dict:
     loaded = time.perf_counter() - began
     page.locator("#browse-grid img").first.wait_for(state="visible", timeout=60_000)
     tile = time.perf_counter() - began
-    timing = page.evaluate("""() => performance.getEntriesByType('resource').map(e => [e.name, e.startTime, e.duration])""")
+    timing = page.evaluate("() => performance.getEntriesByType('resource')"
+                           ".map(e => [e.name, e.startTime, e.duration])")
     context.close()
     slowest = sorted(timing, key=lambda t: -(t[1] + t[2]))[:5]
     return {"load_event_s": round(loaded, 3), "first_tile_s": round(tile, 3), "requests": len(sizes),

@@ -29,7 +29,8 @@ def check_config(config: PGANConfig, path: str | Path = "checkpoint") -> None:
                               f"{config.latent_dim}-d latent (limits {MAX_DEPTH} and {MAX_LATENT})")
 
 
-SMALL_ENOUGH_TO_BUILD = 4_000_000  # numbers per network, by `parameter_bound`: built on the CPU in milliseconds (faces64: 1.9M)
+# numbers per network, by `parameter_bound`, that are built on the CPU in milliseconds (faces64: 1.9M)
+SMALL_ENOUGH_TO_BUILD = 4_000_000
 
 
 def parameter_bound(config: PGANConfig) -> int:

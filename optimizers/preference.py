@@ -397,8 +397,8 @@ def _named_metric(options: DriverOptions, latent_dim: int, assets: SearchAssets)
     metric = assets.metric
     if metric is None:
         raise ValueError(f"optimizer {optimizer!r}: no latent metric for model {model_id!r} "
-                         f"(assets/preference/{model_id}-metric.safetensors, given as assets=SearchAssets(metric=...)); "
-                         f"use plain 'bayes'")
+                         f"(assets/preference/{model_id}-metric.safetensors, given as "
+                         f"assets=SearchAssets(metric=...)); use plain 'bayes'")
     if metric.shape != (latent_dim, latent_dim):
         raise ValueError(f"optimizer {optimizer!r} is for latents of size {metric.shape[0]}, not {latent_dim}")
     return metric

@@ -112,8 +112,9 @@ class DriverOptions:
 
     `driver` is one of `DRIVERS` or a nevergrad optimizer name; `model` (bayes, bayes-image only)
     names the model whose data it uses, handed to the search as `SearchAssets` ("bayes": its latent
-    metric; "bayes-image": its inversion encoder and pixel prior); `choice` and `image` are the choice model's and the image
-    driver's settings (kept for every driver, used by those that have them)."""
+    metric; "bayes-image": its inversion encoder and pixel prior); `choice` and `image` are the
+    choice model's and the image driver's settings (kept for every driver, used by those that have
+    them)."""
 
     driver: str
     model: str | None = None

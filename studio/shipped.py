@@ -125,5 +125,5 @@ def optimizer_assets(optimizer: str | DriverOptions | None, generator: Any = Non
     return SearchAssets(encoder=shipped_encoder(options.model), prior=prior)
 
 
-__all__ = ["search_assets", "optimizer_assets", "shipped_inversion", "shipped_encoder", "shipped_metric", "shipped_pixel_prior",
-           "shipped_subspace"]
+__all__ = ["search_assets", "optimizer_assets", "shipped_inversion", "shipped_encoder", "shipped_metric",
+           "shipped_pixel_prior", "shipped_subspace"]

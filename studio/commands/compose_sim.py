@@ -77,8 +77,9 @@ def run(args: argparse.Namespace) -> int:
     if not methods or set(methods) - {"pick", "rank"}:
         raise ValueError(f"bad --methods {args.methods!r}: use pick and/or rank")
     users = [SimulatedUser(u, error=args.error, temperature=args.temperature) for u in args.users.split(",") if u]
-    options = (("strength", args.strength),) + ((("optimizer", args.optimizer),
-                                                  ("assets", optimizer_assets(args.optimizer, model))) if args.optimizer else ())
+    options: tuple = (("strength", args.strength),)
+    if args.optimizer:
+        options += (("optimizer", args.optimizer), ("assets", optimizer_assets(args.optimizer, model)))
     settings = [ComposeSetting(f"{m}, {u.kind} user", m, u, options) for m in methods for u in users]
     targets = load_targets(args, model, model_id)
     judge = make_distance(args.judge, "cpu")
