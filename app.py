@@ -22,8 +22,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         catalog = Catalog(args.catalog, device=str(resolve_device(args.device)))
-        add_models(catalog, args.model)
+        added = add_models(catalog, args.model)
         demo = create_app(catalog)
+        for model_id in added:  # loaded already: measure how its pages are drawn before serving
+            note = demo.studio_ctx.display(model_id).note()
+            if note:
+                print(f"{model_id}: {note.replace('**', '')}", file=sys.stderr)
     except (ValueError, KeyError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

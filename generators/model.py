@@ -264,7 +264,8 @@ def fit_preview_head(model: "PGAN", resolution: int, *, n: int = 256, seed: int 
     for zb in z.split(batch):
         zb = zb.to(model.device)
         feats = features_at(model.generator, zb, level)  # [b, D, r, r]
-        target = torch.nn.functional.adaptive_avg_pool2d(model.generator(zb), resolution)  # [b, C, r, r]
+        # the full renders as displayed (the bfloat16 copy after use_bfloat16: 5x faster at 256 px)
+        target = torch.nn.functional.adaptive_avg_pool2d(model.generate(zb), resolution)  # [b, C, r, r]
         a = torch.cat([feats, torch.ones_like(feats[:, :1])], 1).permute(0, 2, 3, 1).reshape(-1, depth + 1).double()
         y = target.permute(0, 2, 3, 1).reshape(-1, model.channels).double()
         gram += (a.T @ a).cpu()

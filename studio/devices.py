@@ -51,10 +51,19 @@ def resolve_device(name: str | torch.device | None = "auto") -> torch.device:
     return torch.device(text)
 
 
+def cpu_has_fast_bfloat16() -> bool:
+    """Whether this CPU multiplies bfloat16 in hardware (AVX-512 BF16 or AMX tiles), so oneDNN's
+    bfloat16 convolutions beat float32 ones (measured on AMD EPYC with AVX-512 BF16: 9 images of
+    the celebAHQ-256 architecture, 4.8 s float32 against 0.96 s in bfloat16 channels-last)."""
+    cpu = getattr(torch, "cpu", None)
+    checks = [getattr(cpu, name, None) for name in ("_is_avx512_bf16_supported", "_is_amx_tile_supported")]
+    return any(bool(check()) for check in checks if check is not None)
+
+
 def add_device_argument(parser: argparse.ArgumentParser, *, what: str = "") -> None:
     """The one `--device` option: a name, resolved (and refused when absent) by `resolve_device`."""
     parser.add_argument("--device", default="auto", metavar="{auto,cpu,cuda,mps}",
                         help="auto (default): CUDA when present, else Apple MPS, else the CPU" + (f"; {what}" if what else ""))
 
 
-__all__ = ["CHOICES", "DeviceError", "resolve_device", "add_device_argument"]
+__all__ = ["CHOICES", "DeviceError", "resolve_device", "add_device_argument", "cpu_has_fast_bfloat16"]

@@ -36,7 +36,7 @@ def generate(ctx: Ctx, st: UserState, seed: float, page: float, n: float, trunca
     z = model.latents_for_seeds(seeds, truncation=t)
     st.grid = View(z=z, kind="seed", infos=[{"seed": s, "truncation": t} for s in seeds])
     st.session.settings.update(seed=int(seed), page=int(page), grid=n, truncation=t)
-    return tiles(ctx.render(st.session.model, z), [describe("seed", i) for i in st.grid.infos])
+    return tiles(ctx.render_page(st.session.model, z), [describe("seed", i) for i in st.grid.infos])
 
 
 def select(ctx: Ctx, st: UserState, source: str, index: float):
@@ -68,7 +68,7 @@ def vary(ctx: Ctx, st: UserState, strength: float, *, reshuffle: bool = False):
     z = explore.variations(s.node(s.current).latent(), n=N_VARIATIONS, strength=float(strength), seed=seed)
     st.variations = View(z=z, kind="variation", parent=s.current,
                          infos=[{"strength": float(strength), "seed": seed, "index": i} for i in range(len(z))])
-    return tiles(ctx.render(s.model, z))
+    return tiles(ctx.render_page(s.model, z))
 
 
 def selected_panel(ctx: Ctx, st: UserState):
@@ -101,7 +101,7 @@ def interpolate(ctx: Ctx, st: UserState, steps: float):
     z = explore.interpolation(s.node(a).latent(), s.node(b).latent(), steps=int(steps))
     ts = torch.linspace(0, 1, len(z)).tolist()
     st.strip = View(z=z, kind="interpolation", parent=a, infos=[{"from": a, "to": b, "t": round(t, 4)} for t in ts])
-    return tiles(ctx.render(s.model, z), [f"{t:.2f}" for t in ts])
+    return tiles(ctx.render_page(s.model, z), [f"{t:.2f}" for t in ts])
 
 
 def interpolation_gif(ctx: Ctx, st: UserState) -> str:

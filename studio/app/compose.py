@@ -78,7 +78,7 @@ def round_view(ctx: Ctx, st: UserState):
     pref = _pref(st)
     with ctx.heavy_round(pref.heavy_rounds):
         z = pref.ask()  # [k, d]
-    images = ctx.render(st.session.model, z)
+    images = ctx.render_page(st.session.model, z)
     st.compose_view = View(z=z, kind="compose", parent=st.compose_parent,
                            infos=[{"round": pref.rounds, "index": i} for i in range(len(z))])
     st.compose_images = images
@@ -192,7 +192,7 @@ def lineage_rounds(ctx: Ctx, st: UserState) -> tuple[int, list[Image.Image]]:
     rounds = lineage[-LINEAGE_SHOWN:]
     missing = [r.choice[0] for r in rounds if r.choice[0] not in st.lineage_thumbs]
     if missing:
-        images = ctx.render(st.session.model, torch.stack([st.session.node(i).latent() for i in missing]))
+        images = ctx.render_page(st.session.model, torch.stack([st.session.node(i).latent() for i in missing]))
         st.lineage_thumbs.update({i: to_pil(im) for i, im in zip(missing, images)})
     shown = {r.choice[0] for r in rounds}
     st.lineage_thumbs = {i: im for i, im in st.lineage_thumbs.items() if i in shown}  # bounded memory
@@ -239,8 +239,8 @@ def best_image(ctx: Ctx, st: UserState):
     node = st.compose_best()
     if node is None:
         return None
-    if node in st.lineage_thumbs:
-        return st.lineage_thumbs[node]
+    if node in st.lineage_thumbs and not ctx.display(st.session.model).previews:
+        return st.lineage_thumbs[node]  # thumbnails are previews on a large model: the best is full size
     return single(ctx.render_node(st.session.model, st.session.node(node)))
 
 

@@ -17,6 +17,7 @@ import torch
 
 from generators.errors import CheckpointError
 from studio.catalog import Catalog, UnknownModelError
+from studio.display import PAGE_BUDGET_S, DisplayPlan, plan_display
 from studio.imageio import ImageError
 from studio.app.state import UserState
 from studio.session import Node, SessionError
@@ -33,6 +34,7 @@ class Limits:
     max_seconds: float = 120.0  # wall clock per search
     searches_at_once: int = 1  # heavy searches running at the same time (the rest wait in the queue)
     heavy_rounds_at_once: int = 1  # compose rounds that cost seconds (bayes-image) computing at the same time
+    page_seconds: float = PAGE_BUDGET_S  # a large model whose full-size page takes longer shows previews
     queue_size: int = 64  # queued jobs beyond this are refused with a message (API clients queue
     # even the cheap events: gradio_client sends everything through the queue)
 
@@ -89,6 +91,22 @@ class Ctx:
     def render(self, model_id: str, z: torch.Tensor) -> torch.Tensor:
         """[N, d] latents -> [N, C, H, W] images in [-1, 1]."""
         return self.model(model_id).generate(z).cpu()
+
+    def display(self, model_id: str) -> DisplayPlan:
+        """How this model's pages are drawn here (measured once: full size, or previews)."""
+        return self.cached(("display", model_id), lambda: plan_display(
+            self.model(model_id), budget_s=self.limits.page_seconds, model_file=self._model_file(model_id)))
+
+    def _model_file(self, model_id: str) -> Path | None:
+        e = self.catalog.get(model_id)
+        return e.path(self.catalog.root) if e.files else None
+
+    def render_page(self, model_id: str, z: torch.Tensor) -> torch.Tensor:
+        """A page of images (a grid, variations, a strip, a round, thumbnails): full size, or the
+        model's previews where `display` chose them. Never for what is selected, kept or exported."""
+        plan = self.display(model_id)
+        model = self.model(model_id)
+        return (model.preview(z, plan.page) if plan.previews else model.generate(z)).cpu()
 
     def render_node(self, model_id: str, node: Node) -> torch.Tensor:
         return self.render(model_id, node.latent()[None])

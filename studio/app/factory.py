@@ -61,6 +61,8 @@ def _header(ctx: Ctx, default: str) -> SimpleNamespace:
         h.model = gr.Dropdown(model_choices(ctx.catalog), value=default, label="Model", scale=0, min_width=340,
                               elem_id="model-picker", interactive=True)
         h.pixelated = gr.Checkbox(False, label="Sharp pixels", scale=0, min_width=140, elem_id="pixelated")
+    # how this model's pages are drawn here (previews of a large model); filled on load, no model loads here
+    h.display = gr.Markdown("", elem_id="display-note")
     with gr.Accordion("About this model", open=False, elem_id="model-card"):
         with gr.Row(equal_height=False):
             h.card = gr.Markdown(card_markdown(ctx.catalog, default))
@@ -72,7 +74,7 @@ def _header(ctx: Ctx, default: str) -> SimpleNamespace:
 def refresh_outputs(ui: SimpleNamespace) -> list:
     """Every display that depends on the whole session (after a model switch or a session load)."""
     b, k, h = ui.browse, ui.keep, ui.head
-    return [h.model, h.card, h.samples, b.seed, b.page, b.n, b.truncation, b.grid, b.selected, b.info, b.export,
+    return [h.model, h.card, h.samples, h.display, b.seed, b.page, b.n, b.truncation, b.grid, b.selected, b.info, b.export,
             b.variations, b.end_a, b.end_b, b.strip, k.kept] + compose.refresh_outputs(ui.compose) \
         + inspire.refresh_outputs(ui.inspire)
 
@@ -85,7 +87,8 @@ def refresh_values(ctx: Ctx, st: UserState) -> list:
     grid = fresh_gallery(browse.generate(ctx, st, seed, page, n, t), columns=3 if n == 9 else 4)
     image, text, export = browse.selected_panel(ctx, st)
     variations = fresh_gallery(browse.vary(ctx, st, settings.get("strength", 0.35)))
-    return [s.model, card_markdown(ctx.catalog, s.model), samples_path(ctx.catalog, s.model), seed, page, n, t,
+    return [s.model, card_markdown(ctx.catalog, s.model), samples_path(ctx.catalog, s.model),
+            ctx.display(s.model).note(), seed, page, n, t,
             grid, image, text, export, variations, None, None, [],
             keep.kept_items(ctx, st)] + compose.refresh_values(ctx, st) + inspire.refresh_values(ctx, st)
 

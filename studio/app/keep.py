@@ -39,7 +39,7 @@ def kept_items(ctx: Ctx, st: UserState):
     images: list[torch.Tensor | None] = [None] * len(kept)
     for model_id in {k.model for k in kept}:
         idx = [i for i, k in enumerate(kept) if k.model == model_id]
-        out = ctx.render(model_id, torch.stack([kept[i].latent() for i in idx]))
+        out = ctx.render_page(model_id, torch.stack([kept[i].latent() for i in idx]))
         for j, i in enumerate(idx):
             images[i] = out[j]
     shown = []
