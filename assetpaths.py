@@ -9,7 +9,7 @@ PATH's folder / "<stem>.studio/", with the same layout. Both hold, per model id:
     preference/<id>-metric.safetensors     latent metric of the "bayes" preference driver
     preference/<id>-pixels.safetensors     pixel prior of the "bayes-image" driver
     encoders/<id>.safetensors              perceptual encoders (shipped only)
-    previews/<id>.safetensors              fitted colour heads of a large model's page previews (studio.display)
+    measured/<id>.safetensors              measured on a large model's first use: preview heads, D's spread (studio.display)
 
 `find(kind, id_or_path)` answers for a catalog id, for a model registered by the catalog (a
 user's file given an id), and for a model file path. Like `weightfile`, this module sits below
@@ -29,7 +29,7 @@ LAYOUT = {
     "metric": "preference/{id}-metric.safetensors",
     "pixels": "preference/{id}-pixels.safetensors",
     "encoder": "encoders/{id}.safetensors",
-    "preview": "previews/{id}.safetensors",
+    "measured": "measured/{id}.safetensors",
 }
 DEPENDENT = ("inversion", "directions", "metric", "pixels")  # what a generator's tabs use when present
 MODEL_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")  # an id, never a path

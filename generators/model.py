@@ -79,6 +79,7 @@ class PGAN:
         self.info = dict(info or {})
         self.preview_heads: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}  # resolution -> fitted head
         self.display: Generator | None = None  # a bfloat16 channels-last copy for renders, see use_bfloat16
+        self.display_discriminator: Discriminator | None = None  # the same for scores without gradient
 
     @classmethod
     def random(cls, config: PGANConfig, *, seed: int = 0, device: str | None = None) -> "PGAN":
@@ -102,8 +103,9 @@ class PGAN:
     def to(self, device: str | torch.device) -> "PGAN":
         self.device = torch.device(device)
         self.generator.to(self.device)
-        if self.display is not None:
-            self.display.to(self.device)
+        for net in (self.display, self.display_discriminator):
+            if net is not None:
+                net.to(self.device)
         if self.discriminator is not None:
             self.discriminator.to(self.device)
         return self
@@ -134,8 +136,10 @@ class PGAN:
         that layout several times faster than float32 (plain autocast keeps NCHW and converts
         around every float32 op, and gains nothing). Searches still differentiate the float32
         generator. Close enough for display, not bit-identical: see benchmarks/large_models.py."""
-        self.display = copy.deepcopy(self.generator).to(torch.bfloat16).to(memory_format=torch.channels_last) \
-            if on else None
+        def copied(net):
+            return copy.deepcopy(net).to(torch.bfloat16).to(memory_format=torch.channels_last) \
+                if on and net is not None else None
+        self.display, self.display_discriminator = copied(self.generator), copied(self.discriminator)
         return self
 
     def preview_resolutions(self) -> list[int]:
@@ -180,6 +184,9 @@ class PGAN:
         if images.requires_grad:
             return self.discriminator(images)[:, 0]
         with torch.no_grad():
+            if self.display_discriminator is not None:  # after use_bfloat16 (D's spread: 2.4x faster at 256 px)
+                x = images.to(torch.bfloat16).contiguous(memory_format=torch.channels_last)
+                return self.display_discriminator(x)[:, 0].float()
             return self.discriminator(images)[:, 0]
 
     # -- our format ---------------------------------------------------------------------------
@@ -263,7 +270,8 @@ def fit_preview_head(model: "PGAN", resolution: int, *, n: int = 256, seed: int 
     cross = torch.zeros(depth + 1, model.channels, dtype=torch.float64)
     for zb in z.split(batch):
         zb = zb.to(model.device)
-        feats = features_at(model.generator, zb, level)  # [b, D, r, r]
+        net = model.display or model.generator  # the bfloat16 copy after use_bfloat16, as previews run
+        feats = features_at(net, zb.to(next(net.parameters()).dtype), level).float()  # [b, D, r, r]
         # the full renders as displayed (the bfloat16 copy after use_bfloat16: 5x faster at 256 px)
         target = torch.nn.functional.adaptive_avg_pool2d(model.generate(zb), resolution)  # [b, C, r, r]
         a = torch.cat([feats, torch.ones_like(feats[:, :1])], 1).permute(0, 2, 3, 1).reshape(-1, depth + 1).double()

@@ -9,11 +9,13 @@ still differentiate the float32 generator); then a page of `PAGE` images is time
 take longer than the budget, pages show the largest lower scale that fits (not below
 `MIN_PREVIEW`): the generator stopped at that scale and drawn by a colour head fitted to its own
 full renders (`generators.model.fit_preview_head`). The head is fitted once and kept beside the
-model's file (`assetpaths` kind "preview"), tied to that file's size and time stamp. The image a
+model's file (`assetpaths` kind "measured", with D's spread once Inspire measured it), tied to
+that file's size and time stamp. The image a
 person selects, keeps or exports is always rendered at full size.
 """
 from __future__ import annotations
 
+import json
 import logging
 import time
 from dataclasses import dataclass
@@ -34,7 +36,7 @@ LARGE = 128  # below this resolution pages are always full size, in float32
 MIN_PREVIEW = 64  # previews no smaller than this
 FIT_SAMPLES = 32  # full renders the preview head is fitted to (32 is within 1% of 256's correlation on
 # the shipped models, docs/benchmarks/large_models.md)
-FORMAT = "studio-preview-heads/1"
+FORMAT = "studio-measured/1"
 TIMED = 3  # images timed per measurement (a page's cost is extrapolated from them)
 
 
@@ -79,6 +81,25 @@ def plan_display(model: PGAN, *, budget_s: float = PAGE_BUDGET_S, large: int | N
         return DisplayPlan(model.resolution, model.resolution, bfloat16=False)
     bf16 = model.device.type == "cpu" and cpu_has_fast_bfloat16()
     model.use_bfloat16(bf16)
+    # measured once per model file and machine setting, then kept: the same pages at every start
+    # (a page time near the budget would otherwise flip between previews and full size)
+    key = f"plan:{model.device.type}:{torch.get_num_threads()}t:bf16={int(bf16)}:{budget_s:g}s:{min_preview}px"
+    kept = read_measured(model_file)[1].get(key)
+    try:
+        page, full_s, page_s = json.loads(kept) if kept else (None, None, None)
+    except (ValueError, TypeError):
+        page = None
+    if page not in model.preview_resolutions():
+        page, full_s, page_s = _measure_page(model, budget_s, min_preview)
+        keep_measured(model_file, metadata={key: json.dumps([page, round(full_s, 3), round(page_s, 3)])})
+    plan = DisplayPlan(model.resolution, page, bf16, round(full_s, 3), round(page_s, 3))
+    if plan.previews and page not in model.preview_heads:
+        model.preview_heads[page] = preview_head(model, page, model_file)
+    return plan
+
+
+def _measure_page(model: PGAN, budget_s: float, min_preview: int) -> tuple[int, float, float]:
+    """(page size, seconds of a full-size page, seconds of a page at that size), timed now."""
     z = model.sample_latents(TIMED, seed=0)
     full_s = _time_page(model.generate, z)
     page, page_s = model.resolution, full_s
@@ -88,54 +109,74 @@ def plan_display(model: PGAN, *, budget_s: float = PAGE_BUDGET_S, large: int | N
             page, page_s = r, _time_page(lambda b: model.preview(b, r), z)
             if page_s <= budget_s:
                 break
-    plan = DisplayPlan(model.resolution, page, bf16, round(full_s, 3), round(page_s, 3))
-    if plan.previews and page not in model.preview_heads:
-        model.preview_heads[page] = preview_head(model, page, model_file)
-    return plan
+    return page, full_s, page_s
 
 
 def preview_head(model: PGAN, resolution: int, model_file: str | Path | None) -> tuple[torch.Tensor, torch.Tensor]:
     """The fitted colour head of `resolution`: read from beside the model file when it was fitted
-    for this very file, else fitted now (seconds: FIT_SAMPLES full renders) and saved there."""
-    where = _head_file(model_file)
-    stamp = _stamp(model_file)
+    for this very file, else fitted now (seconds: FIT_SAMPLES full renders) and kept there."""
     name = f"head{resolution}"
-    if where is not None and where.is_file():
-        try:
-            saved = load_weights(where, format=FORMAT, kind="preview head", require_config=False)
-            if saved.metadata.get("source") == stamp and f"{name}.weight" in saved.tensors:
-                return saved.tensors[f"{name}.weight"], saved.tensors[f"{name}.bias"]
-        except Exception as e:  # noqa: BLE001 - a damaged cache is refitted, never fatal
-            log.warning("ignoring preview heads %s: %s", where, e)
+    tensors, _ = read_measured(model_file)
+    if f"{name}.weight" in tensors and f"{name}.bias" in tensors:
+        return tensors[f"{name}.weight"], tensors[f"{name}.bias"]
     start = time.perf_counter()
     head = fit_preview_head(model, resolution, n=FIT_SAMPLES)
     log.info("fitted the %d px preview head in %.1f s", resolution, time.perf_counter() - start)
-    if where is not None:
-        try:
-            tensors = {}
-            if where.is_file():
-                old = load_weights(where, format=FORMAT, kind="preview head", require_config=False)
-                tensors = old.tensors if old.metadata.get("source") == stamp else {}
-            tensors.update({f"{name}.weight": head[0], f"{name}.bias": head[1]})
-            save_weights(where, tensors, format=FORMAT, metadata={"source": stamp, "samples": str(FIT_SAMPLES)},
-                         sidecar=False)
-        except (OSError, ValueError) as e:
-            log.warning("could not keep the preview head beside the model (%s); it is refitted next start", e)
+    keep_measured(model_file, tensors={f"{name}.weight": head[0], f"{name}.bias": head[1]})
     return head
 
 
-def _head_file(model_file: str | Path | None) -> Path | None:
+def kept_spread(model_file: str | Path | None) -> float | None:
+    """D's spread (`optimizers.objective.realism_spread`) measured earlier for this very file."""
+    value = read_measured(model_file)[1].get("realism_spread")
+    try:
+        return float(value) if value is not None and float(value) > 0 else None
+    except ValueError:
+        return None
+
+
+# -- what was measured of a model file, kept beside it (assetpaths kind "measured") ---------------
+
+def _measured_file(model_file: str | Path | None) -> Path | None:
     if model_file is None:
         return None
     where, model_id = assetpaths.home(model_file)
-    return where.path("preview", model_id)
+    return where.path("measured", model_id)
 
 
-def _stamp(model_file: str | Path | None) -> str | None:
-    if model_file is None or not Path(model_file).is_file():
-        return "unknown"
+def _stamp(model_file: str | Path) -> str:
     st = Path(model_file).stat()
     return f"{Path(model_file).name}:{st.st_size}:{st.st_mtime_ns}"
 
 
-__all__ = ["DisplayPlan", "plan_display", "preview_head", "PAGE", "PAGE_BUDGET_S", "LARGE", "MIN_PREVIEW"]
+def read_measured(model_file: str | Path | None) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    """(tensors, metadata) kept for this model file, or empty when none were, or for another
+    version of the file (its size or time stamp changed), or the file is damaged."""
+    where = _measured_file(model_file)
+    if where is None or not where.is_file() or not Path(model_file).is_file():
+        return {}, {}
+    try:
+        saved = load_weights(where, format=FORMAT, kind="measurements", require_config=False)
+    except ValueError as e:  # a damaged file is measured again, never fatal
+        log.warning("ignoring %s: %s", where, e)
+        return {}, {}
+    if saved.metadata.get("source") != _stamp(model_file):
+        return {}, {}
+    return saved.tensors, {k: v for k, v in saved.metadata.items() if k not in ("format", "source")}
+
+
+def keep_measured(model_file: str | Path | None, *, tensors: dict[str, torch.Tensor] | None = None,
+                  metadata: dict[str, str] | None = None) -> None:
+    """Add to what is kept for this model file (a read-only folder only costs a re-measurement)."""
+    where = _measured_file(model_file)
+    if where is None or not Path(model_file).is_file():
+        return
+    old_tensors, old_meta = read_measured(model_file)
+    try:
+        save_weights(where, {**old_tensors, **(tensors or {})}, format=FORMAT, sidecar=False,
+                     metadata={**old_meta, **(metadata or {}), "source": _stamp(model_file)})
+    except (OSError, ValueError) as e:
+        log.warning("could not keep measurements beside the model (%s); they are redone next start", e)
+
+
+__all__ = ["DisplayPlan", "plan_display", "preview_head", "kept_spread", "read_measured", "keep_measured", "PAGE", "PAGE_BUDGET_S", "LARGE", "MIN_PREVIEW"]

@@ -46,14 +46,17 @@ def test_a_slow_large_model_gets_previews_from_a_kept_head(big_file, monkeypatch
     assert plan.previews and plan.page == 8 and plan.resolution == 32  # nothing fits 0 s: the smallest
     assert plan.full_page_s > 0 and plan.page_s > 0
     assert "8 px previews" in plan.note() and "full size" in plan.note()
-    head_file = assetpaths.beside(big_file).path("preview", "big")
+    head_file = assetpaths.beside(big_file).path("measured", "big")
     assert head_file.is_file() and 8 in model.preview_heads
     z = model.sample_latents(4, seed=3)
     assert model.preview(z, 8).shape == (4, 3, 8, 8)
 
     fresh = Catalog().generator(str(big_file))  # the next start reads the head instead of fitting it
     monkeypatch.setattr(display, "fit_preview_head", lambda *a, **k: pytest.fail("refitted a kept head"))
-    plan_display(fresh, budget_s=0.0, large=32, min_preview=8, model_file=big_file)
+    real_measure = display._measure_page
+    monkeypatch.setattr(display, "_measure_page", lambda *a: pytest.fail("timed the pages again"))
+    assert plan_display(fresh, budget_s=0.0, large=32, min_preview=8, model_file=big_file) == plan
+    monkeypatch.setattr(display, "_measure_page", real_measure)
     assert torch.equal(fresh.preview_heads[8][0], model.preview_heads[8][0])
 
     fitted = []
@@ -99,3 +102,27 @@ def test_the_app_draws_pages_as_previews_and_the_selection_full_size(big_file, t
     compose.choose(ctx, st, [2])
     _, _, best, _ = compose.round_view(ctx, st)
     assert best.size == (32, 32)  # the composite so far: full size, not its preview thumbnail
+
+
+def test_inspire_on_a_large_model_starts_at_once_and_keeps_d_spread(big_file, tiny_catalog, monkeypatch):
+    from studio.app import inspire
+
+    monkeypatch.setattr(display, "LARGE", 32)
+    monkeypatch.setattr(display, "MIN_PREVIEW", 16)
+    catalog = Catalog(tiny_catalog)
+    model_id = catalog.add_model(str(big_file))
+    ctx = Ctx(catalog, limits=Limits(page_seconds=0.0))
+    st = UserState.new(model_id)
+    model = ctx.model(model_id)
+    st.target, st.target_name = model.generate(model.sample_latents(1, seed=9)), "seed 9"
+    stream = inspire.search(ctx, st, method="gradient", budget=2, restarts=1, seed=0, weights={"pixel": 1.0})
+    first, done = next(stream)
+    assert not done and first.step == 0 and "closest of 16 random" in inspire.progress_text(ctx, st, first, False)
+    *_, (result, done) = stream
+    assert done and result.steps == 2
+    spread = display.kept_spread(big_file)  # measured once, kept beside the file for the next start
+    assert spread is not None and spread == model.info["inspire"]["realism_spread"]
+    again = Catalog(tiny_catalog)
+    fresh = again.generator(again.add_model(str(big_file)))
+    inspire.keep_realism_unit(Ctx(again), "big", fresh, 0.02, lambda: pytest.fail("measured D's spread again"))
+    assert fresh.info["inspire"]["realism_spread"] == spread

@@ -138,7 +138,9 @@ def test_cli_and_app_searches_go_through_prepare(monkeypatch, tmp_path):
     stream = list(tab.search(ctx, st, method="gradient", budget=4, restarts=1, seed=0, weights={"pixel": 1.0}))
     result, done = stream[-1]
     assert done and result.steps == 4 and len(seen) == 2
-    assert st.session.node(st.inspired).info["start"] == "none"  # the tiny model ships no inversion encoder
+    assert st.session.node(st.inspired).info["start"] == "random"  # no inversion encoder: the closest of 16
+    first, _ = stream[0]
+    assert first.step == 0 and first.best_latent.shape == (1, 8)  # an image at once all the same
 
 
 def test_a_refused_target_clears_the_old_one_and_thin_images_are_refused(tmp_path):

@@ -95,9 +95,10 @@ class Ctx:
     def display(self, model_id: str) -> DisplayPlan:
         """How this model's pages are drawn here (measured once: full size, or previews)."""
         return self.cached(("display", model_id), lambda: plan_display(
-            self.model(model_id), budget_s=self.limits.page_seconds, model_file=self._model_file(model_id)))
+            self.model(model_id), budget_s=self.limits.page_seconds, model_file=self.model_file(model_id)))
 
-    def _model_file(self, model_id: str) -> Path | None:
+    def model_file(self, model_id: str) -> Path | None:
+        """The model's file (where what is measured of it is kept beside it)."""
         e = self.catalog.get(model_id)
         return e.path(self.catalog.root) if e.files else None
 

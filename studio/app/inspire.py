@@ -19,12 +19,13 @@ import torch
 
 from encoders import Distance, load_encoder
 from optimizers import STUDIO_REALISM, ProgressEvent, Weights, default_realism
-from optimizers.inspire import GRADIENT, defaults, prepare, search as make_search
+from optimizers.inspire import GRADIENT, defaults, prepare, realism_unit, search as make_search, stored_spread
 from optimizers.objective import realism_setting
 from optimizers.inversion import fits, guess
 from studio.shipped import shipped_encoder
 from studio.app.context import Ctx, FAST, friendly
 from studio.app.render import single
+from studio.display import keep_measured, kept_spread
 from weightfile import read_info
 from studio.app.state import UserState
 from studio.gif import save_gif
@@ -173,6 +174,33 @@ def start_guess(model_id: str, model, target: torch.Tensor) -> torch.Tensor | No
     return guess(encoder, target)
 
 
+RANDOM_STARTS = 16  # without an inversion encoder: the closest of this many random latents starts
+
+
+def closest_random(ctx: Ctx, model_id: str, target: torch.Tensor, *, seed: int = 0) -> torch.Tensor:
+    """Without an inversion encoder: the latent [d] of the RANDOM_STARTS random samples whose page
+    image (`Ctx.render_page`: a preview on a large model) is nearest the target at that size, a
+    first image within a second and a closer start than one random latent."""
+    model = ctx.model(model_id)
+    z = model.sample_latents(RANDOM_STARTS, seed=10_000 + int(seed))
+    images = ctx.render_page(model_id, z)
+    small = torch.nn.functional.adaptive_avg_pool2d(target.float().cpu(), images.shape[-1])
+    return z[int((images - small).pow(2).flatten(1).mean(1).argmin())]
+
+
+def keep_realism_unit(ctx: Ctx, model_id: str, model, realism: float, measure) -> None:
+    """D's spread, the unit of the realism weight, for a model whose sidecar does not state it: read
+    from what was kept beside its file, else measured now by `measure()` (seconds at 256 px) and kept."""
+    if realism <= 0 or model.discriminator is None or stored_spread(model.info) is not None:
+        return
+    source = ctx.model_file(model_id)
+    spread = kept_spread(source)
+    if spread is None:
+        spread = float(measure())
+        keep_measured(source, metadata={"realism_spread": repr(spread)})
+    model.info.setdefault("inspire", {})["realism_spread"] = spread
+
+
 def initial_realism(ctx: Ctx, model_id: str) -> float:
     """The model's own realism weight read from its sidecar, without loading it (the page's first
     value, before the load event asks the model itself through `default_realism`)."""
@@ -201,9 +229,13 @@ def search(ctx: Ctx, st: UserState, *, method: str, budget: int, restarts: int, 
         st.search.cancel()  # one search per user: a new one replaces the old
     began = time.monotonic()
     start = start_guess(session.model, model, st.target)
-    if start is not None:  # the first image within a click: before D's spread is measured (once per model)
-        yield ProgressEvent(0, budget, math.nan, start[None], {}, 0.0), False
-    # D's spread is measured once per model (about 1 s), only for a search with a realism term
+    st.search_start = "inversion"
+    if start is None:
+        start, st.search_start = closest_random(ctx, session.model, st.target, seed=seed), "random"
+    # the first image within a click: before D's spread is measured (once per model)
+    yield ProgressEvent(0, budget, math.nan, start[None], {}, 0.0), False
+    # D's spread: stated by the shipped models' sidecars, else measured once per model file and kept
+    keep_realism_unit(ctx, session.model, model, realism, lambda: realism_unit(model))
     prepared = prepare(model, st.target, start=start, distance=dist,
                        weights=Weights(distance=1.0, prior=float(prior), realism=realism))
     run = make_search(prepared, method=method, budget=budget, restarts=max(1, int(restarts)), seed=int(seed))
@@ -228,7 +260,7 @@ def search(ctx: Ctx, st: UserState, *, method: str, budget: int, restarts: int, 
         if st.session is session:  # not if the user switched model or loaded a session meanwhile
             node = session.add(result.latent[0], kind="inspire",
                                info={"target": st.target_name, "method": method, "loss": round(result.loss, 6),
-                                     "start": "none" if start is None else "inversion",
+                                     "start": st.search_start,
                                      "steps": result.steps, "seed": int(seed), "stopped": result.stopped})
             st.inspired = node.id
             st.search_frames.append(result.latent[0].clone())
@@ -343,6 +375,9 @@ def progress_text(ctx: Ctx, st: UserState, item: Any, done: bool) -> str:
         return (f"**Done** ({why}) · {item.steps} steps · best loss {item.loss:.4f} · "
                 f"{item.seconds:.1f}s — 'Compose from here' continues from it.")
     if item.step == 0:
+        if st.search_start == "random":
+            return (f"Starting from the closest of {RANDOM_STARTS} random samples (this model has no inversion "
+                    "encoder)…")
         return "Starting from the inversion encoder's guess…"
     return f"Searching… step {item.step}/{item.budget} · best loss {item.best_loss:.4f}"
 

@@ -43,6 +43,7 @@ class UserState:
     target_name: str = ""
     search: Any = None  # the running inspire search (has .cancel())
     search_timed_out: bool = False
+    search_start: str = "inversion"  # where the running search began: "inversion" or "random" (closest of a few)
     inspired: int | None = None  # node id of the last inspiration result
     search_frames: list[torch.Tensor] = field(default_factory=list)  # best latent [d] per shown step
     compose: Any = None  # the live PreferenceSearch
