@@ -47,7 +47,7 @@ import torch
 
 from .preference_base import Driver, SearchAssets
 from .preference_drivers import DRIVERS, MODEL_ID, DriverOptions, make_driver
-from .preference_image import generator_bridge, pixel_prior
+from .preference_image import RenderCache, generator_bridge, pixel_prior
 
 FORMAT = "studio-preference/1"
 FEEDBACK_OPTIMIZERS = {"pick": "DiscreteOnePlusOne", "rank": "CMA"}  # the default driver per feedback method
@@ -90,6 +90,7 @@ class PreferenceSearch:
             raise ValueError(f"assets must be a SearchAssets, got {type(assets).__name__}")
         self.assets = assets
         self._metric = _named_metric(self.options, latent_dim, assets)
+        self._render_cache: RenderCache | None = None  # bayes-image's renders, kept across undo (replays)
         self.initial_strength = _check_strength(strength)
         self.start = None if start is None else _vector(start, latent_dim, "start")
         self.basis = None if basis is None else _basis(basis, latent_dim)
@@ -154,8 +155,10 @@ class PreferenceSearch:
         image = self.options.image
         shipped = None if self.options.model is None else self.assets.prior
         prior = pixel_prior(self.generator, image.components, shipped=shipped)
+        if self._render_cache is None:
+            self._render_cache = RenderCache()
         render, invert = generator_bridge(self.generator, offset=offset, basis=self.basis, encoder=self._encoder,
-                                          options=image, prior=prior)
+                                          options=image, prior=prior, cache=self._render_cache)
         return {"prior": prior, "render": render, "invert": invert}
 
     def _search_metric(self) -> np.ndarray | None:

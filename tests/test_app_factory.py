@@ -161,3 +161,13 @@ def test_the_loss_curve_has_numeric_axes_from_its_first_empty_frame():
     plot = gr.LinePlot(x="step", y="best loss")
     for history in ([], [(1, 0.5, 0.1), (2, 0.4, 0.2)]):
         assert plot.postprocess(loss_frame(history)).datatypes == {"step": "quantitative", "best loss": "quantitative"}
+
+
+def test_serving_warms_the_nevergrad_import_in_the_background():
+    import sys
+
+    from studio.app.theme import warm_imports
+    thread = warm_imports(delay_s=0.0)
+    assert thread.daemon
+    thread.join(60)
+    assert "nevergrad" in sys.modules

@@ -84,6 +84,28 @@ def test_replay_undo_and_json_use_the_shown_candidates():
         PreferenceSearch.from_json(json.dumps(state), generator=gen)
 
 
+def test_undo_replays_from_the_renders_it_already_made():
+    """Undo replays the kept rounds from their shown candidates; their renders are cached by latent,
+    so only what was never rendered is generated again, and the next round is the same."""
+    class Counting(Linear):
+        rendered = 0
+
+        def generate(self, z):
+            Counting.rendered += 0 if z.requires_grad else len(z)
+            return super().generate(z)
+
+    gen = Counting(2)
+    search = PreferenceSearch(6, k=4, method="rank", optimizer="bayes-image", generator=gen, seed=1)
+    seen = []
+    for r in range(6):
+        seen.append(search.ask())
+        search.tell_ranking([(r + i) % 4 for i in range(4)])
+    before = Counting.rendered
+    search.undo(5)
+    assert Counting.rendered - before <= 1  # the start's image at most; 5 rounds x 4 shown come from the cache
+    torch.testing.assert_close(search.ask(), seen[5])
+
+
 def test_warm_start_leads_the_first_round():
     gen = Linear()
     start = torch.linspace(-1, 1, 6)

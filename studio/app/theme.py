@@ -1,6 +1,8 @@
 """Look and launch options: CSS for big tiles upscaled by the browser, the smooth/pixelated toggle."""
 from __future__ import annotations
 
+import threading
+import time
 from typing import Any
 
 import gradio as gr
@@ -70,8 +72,21 @@ def launch_options() -> dict[str, Any]:
     return {"css": CSS, "js": JS, "theme": gr.themes.Soft(primary_hue="indigo", radius_size="sm")}
 
 
+def warm_imports(delay_s: float = 2.0) -> threading.Thread:
+    """Import Nevergrad in the background once the server is up: its import is 1.5 s, which the
+    first switch to a Nevergrad driver in Compose (CMA, OnePlusOne, ...) or Inspire's NGOpt would
+    otherwise wait for (measured by benchmarks/compose_moves.py)."""
+    def work():
+        time.sleep(delay_s)
+        import nevergrad  # noqa: F401
+    thread = threading.Thread(target=work, name="warm-imports", daemon=True)
+    thread.start()
+    return thread
+
+
 def serve(demo: gr.Blocks, *, port: int | None = None, **kwargs: Any):
     """Launch on 127.0.0.1 only, never with a share link."""
+    warm_imports()
     options = {"server_name": "127.0.0.1", "server_port": port, "share": False, "show_error": True,
                "max_file_size": "50mb", **launch_options(), **kwargs}
     options["share"] = False
