@@ -25,8 +25,8 @@ def _missing_text(path: Path) -> dict[str, tuple[str, str]]:
     """kind -> (what the studio does without it, how to make it)."""
     inv = f"`python -m studio.inversion --model {path}`"
     return {
-        "inversion": ("Inspire starts from random latents (a slower, less reliable first image) and Compose's "
-                      "image-based driver is unavailable", f"{inv} trains one (minutes to hours at 256 px on a CPU)"),
+        "inversion": ("Inspire starts from random latents (the closest of 16 random samples: a less reliable "
+                      "first image) and Compose's image-based driver is unavailable", f"{inv} trains one (minutes to hours at 256 px on a CPU)"),
         "directions": ("Compose searches all latent coordinates instead of the few that change the image most",
                        f"{inv} writes them too (`--directions 16`)"),
         "metric": ("Compose's \"bayes\" driver is unavailable (the others work)",
@@ -72,9 +72,10 @@ def describe_model(model: Any, path: Path, model_id: str) -> ModelCard:
             lines.append(f"- **no {NAMES[k]}**: {effect}; {how}")
     lines.append("- pixel prior (Compose's image-based driver): computed by the first composite, once per run")
     if c.resolution >= 256:
-        lines += ["", f"At {c.resolution} px a page of images takes seconds on a CPU (9 images of the "
-                      f"celebAHQ-256 architecture: 7.2 s on 2 cores); on a machine with a GPU, "
-                      f"`python app.py --device cuda`."]
+        lines += ["", f"At {c.resolution} px a full-size page takes seconds on a CPU (9 images of the "
+                      f"celebAHQ-256 architecture: 3-5 s in float32 on 2 cores), so the studio measures this model "
+                      f"on first use and draws its pages in bfloat16 or as previews when that is faster (the line "
+                      f"under the model picker says which); on a machine with a GPU, `python app.py --device cuda`."]
     status = "all dependent files found" if not missing else \
         "no " + ", no ".join(NAMES[k] for k in missing) + " (see the card)"
     title = f"{model_id} — your {c.resolution} px {colour} model"
