@@ -27,15 +27,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from benchmarks import large_models  # noqa: E402
 from benchmarks.large_models import peak_mb, rss_mb  # noqa: E402
 
-# zoo configurations; DTD (128 px) and fashionGen (256 px) follow the zoo's default depth schedule
-# (512 for the first four scales, then halving), so fashionGen has the celebAHQ-256 architecture
-ARCHS = {
-    "celebahq256": {"latent_dim": 512, "depths": [512, 512, 512, 512, 256, 128, 64], "channels": 3},
-    "celebahq512": {"latent_dim": 512, "depths": [512, 512, 512, 512, 256, 128, 64, 32], "channels": 3},
-    "dtd128": {"latent_dim": 512, "depths": [512, 512, 512, 512, 256, 128], "channels": 3},
-}
+# the zoo configurations of benchmarks/large_models.py, and DTD (128 px), which like fashionGen
+# (256 px) follows the zoo's default depth schedule (512 for four scales, then halving), so
+# fashionGen has the celebAHQ-256 architecture
+ARCHS = {**large_models.ARCHS,
+         "dtd128": {"latent_dim": 512, "depths": [512, 512, 512, 512, 256, 128], "channels": 3}}
 
 
 def _timed(fn):

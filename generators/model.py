@@ -124,11 +124,16 @@ class PGAN:
         z = z.to(self.device, torch.float32)
         if z.requires_grad:
             return self.generator(z)
-        net = self.display or self.generator
-        dtype = next(net.parameters()).dtype
+        net, dtype = self.render_net()
         with torch.no_grad():
             return torch.cat([net(b.to(dtype)).float() for b in z.split(batch_size)]) if len(z) else \
                 z.new_zeros(0, self.channels, self.resolution, self.resolution)
+
+    def render_net(self) -> tuple[Generator, torch.dtype]:
+        """The generator that renders without gradient (the bfloat16 copy after `use_bfloat16`)
+        and the dtype its input takes."""
+        net = self.display or self.generator
+        return net, next(net.parameters()).dtype
 
     def use_bfloat16(self, on: bool = True) -> "PGAN":
         """Render images without gradient (pages, compose rounds, previews) with a bfloat16 copy
@@ -162,8 +167,7 @@ class PGAN:
         z = z.to(self.device, torch.float32)
         if z.requires_grad:
             return forward_to(self.generator, z, level, head)
-        net = self.display or self.generator
-        dtype = next(net.parameters()).dtype
+        net, dtype = self.render_net()
         with torch.no_grad():
             return torch.cat([forward_to(net, b.to(dtype), level, head).float() for b in z.split(batch_size)]) \
                 if len(z) else z.new_zeros(0, self.channels, resolution, resolution)
@@ -268,10 +272,10 @@ def fit_preview_head(model: "PGAN", resolution: int, *, n: int = 256, seed: int 
     depth = model.config.depths[level]
     gram = torch.zeros(depth + 1, depth + 1, dtype=torch.float64)
     cross = torch.zeros(depth + 1, model.channels, dtype=torch.float64)
+    net, dtype = model.render_net()  # the bfloat16 copy after use_bfloat16, as previews run
     for zb in z.split(batch):
         zb = zb.to(model.device)
-        net = model.display or model.generator  # the bfloat16 copy after use_bfloat16, as previews run
-        feats = features_at(net, zb.to(next(net.parameters()).dtype), level).float()  # [b, D, r, r]
+        feats = features_at(net, zb.to(dtype), level).float()  # [b, D, r, r]
         # the full renders as displayed (the bfloat16 copy after use_bfloat16: 5x faster at 256 px)
         target = torch.nn.functional.adaptive_avg_pool2d(model.generate(zb), resolution)  # [b, C, r, r]
         a = torch.cat([feats, torch.ones_like(feats[:, :1])], 1).permute(0, 2, 3, 1).reshape(-1, depth + 1).double()

@@ -362,6 +362,8 @@ class RenderCache:
         self.size, self._rows = size, {}
 
     def render(self, z: torch.Tensor, generate: Callable[[torch.Tensor], np.ndarray]) -> np.ndarray:
+        if not len(z):
+            return generate(z)
         keys = [row.numpy().tobytes() for row in z]
         missing = [i for i, key in enumerate(keys) if key not in self._rows]
         if missing:
@@ -370,7 +372,7 @@ class RenderCache:
                 self._rows[keys[i]] = row
             while len(self._rows) > self.size:
                 self._rows.pop(next(iter(self._rows)))
-        return np.stack([self._rows[key] for key in keys]) if keys else np.zeros((0, 0))
+        return np.stack([self._rows[key] for key in keys])
 
 
 def generator_bridge(generator: Any, *, offset: torch.Tensor, basis: torch.Tensor | None, encoder: Any = None,

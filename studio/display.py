@@ -84,7 +84,8 @@ def plan_display(model: PGAN, *, budget_s: float = PAGE_BUDGET_S, large: int | N
     # measured once per model file and machine setting, then kept: the same pages at every start
     # (a page time near the budget would otherwise flip between previews and full size)
     key = f"plan:{model.device.type}:{torch.get_num_threads()}t:bf16={int(bf16)}:{budget_s:g}s:{min_preview}px"
-    kept = read_measured(model_file)[1].get(key)
+    measured, meta = read_measured(model_file)
+    kept = meta.get(key)
     try:
         page, full_s, page_s = json.loads(kept) if kept else (None, None, None)
     except (ValueError, TypeError):
@@ -94,7 +95,7 @@ def plan_display(model: PGAN, *, budget_s: float = PAGE_BUDGET_S, large: int | N
         keep_measured(model_file, metadata={key: json.dumps([page, round(full_s, 3), round(page_s, 3)])})
     plan = DisplayPlan(model.resolution, page, bf16, round(full_s, 3), round(page_s, 3))
     if plan.previews and page not in model.preview_heads:
-        model.preview_heads[page] = preview_head(model, page, model_file)
+        model.preview_heads[page] = preview_head(model, page, model_file, measured)
     return plan
 
 
@@ -112,11 +113,13 @@ def _measure_page(model: PGAN, budget_s: float, min_preview: int) -> tuple[int, 
     return page, full_s, page_s
 
 
-def preview_head(model: PGAN, resolution: int, model_file: str | Path | None) -> tuple[torch.Tensor, torch.Tensor]:
+def preview_head(model: PGAN, resolution: int, model_file: str | Path | None,
+                 measured: dict[str, torch.Tensor] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """The fitted colour head of `resolution`: read from beside the model file when it was fitted
-    for this very file, else fitted now (seconds: FIT_SAMPLES full renders) and kept there."""
+    for this very file (`measured`: its tensors, when already read), else fitted now (seconds:
+    FIT_SAMPLES full renders) and kept there."""
     name = f"head{resolution}"
-    tensors, _ = read_measured(model_file)
+    tensors = read_measured(model_file)[0] if measured is None else measured
     if f"{name}.weight" in tensors and f"{name}.bias" in tensors:
         return tensors[f"{name}.weight"], tensors[f"{name}.bias"]
     start = time.perf_counter()

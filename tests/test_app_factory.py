@@ -171,3 +171,23 @@ def test_serving_warms_the_nevergrad_import_in_the_background():
     assert thread.daemon
     thread.join(60)
     assert "nevergrad" in sys.modules
+
+
+def test_a_slow_cached_object_holds_up_only_its_own_key(tmp_path):
+    import threading
+
+    from studio.app.context import Ctx
+    from studio.catalog import Catalog
+    ctx = Ctx(Catalog(tmp_path / "none.json"))
+    release, made = threading.Event(), []
+
+    def slow():
+        release.wait(30)
+        made.append("a")
+        return "A"
+    worker = threading.Thread(target=lambda: ctx.cached("a", slow))
+    worker.start()
+    assert ctx.cached("b", lambda: "B") == "B"  # not behind the slow one
+    release.set()
+    worker.join(30)
+    assert ctx.cached("a", lambda: "again") == "A" and made == ["a"]  # made once

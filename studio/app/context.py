@@ -53,6 +53,7 @@ class Ctx:
     workdir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="gan-studio-")))
     _cache: dict = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    _making: dict = field(default_factory=dict)  # key -> the lock of the one call making it
     _heavy: threading.Semaphore = field(init=False)
 
     def __post_init__(self) -> None:
@@ -71,11 +72,22 @@ class Ctx:
             yield
 
     def cached(self, key: Any, make: Callable[[], Any]) -> Any:
-        """Shared, lazily made objects (encoders); thread-safe."""
+        """Shared, lazily made objects (encoders, a large model's display plan); thread-safe, made
+        once per key, and a slow `make` (a plan fits its preview head for seconds) holds up only the
+        callers of that key."""
         with self._lock:
-            if key not in self._cache:
-                self._cache[key] = make()
-            return self._cache[key]
+            if key in self._cache:
+                return self._cache[key]
+            making = self._making.setdefault(key, threading.Lock())
+        with making:
+            with self._lock:
+                if key in self._cache:
+                    return self._cache[key]
+            value = make()
+            with self._lock:
+                self._cache[key] = value
+                self._making.pop(key, None)
+            return value
 
     def model(self, model_id: str):
         """The generator (loaded on first use, then cached by the catalog)."""
@@ -99,8 +111,7 @@ class Ctx:
 
     def model_file(self, model_id: str) -> Path | None:
         """The model's file (where what is measured of it is kept beside it)."""
-        e = self.catalog.get(model_id)
-        return e.path(self.catalog.root) if e.files else None
+        return self.catalog.resolve(model_id) if self.catalog.get(model_id).files else None
 
     def render_page(self, model_id: str, z: torch.Tensor) -> torch.Tensor:
         """A page of images (a grid, variations, a strip, a round, thumbnails): full size, or the

@@ -188,15 +188,15 @@ def closest_random(ctx: Ctx, model_id: str, target: torch.Tensor, *, seed: int =
     return z[int((images - small).pow(2).flatten(1).mean(1).argmin())]
 
 
-def keep_realism_unit(ctx: Ctx, model_id: str, model, realism: float, measure) -> None:
+def keep_realism_unit(ctx: Ctx, model_id: str, model, realism: float) -> None:
     """D's spread, the unit of the realism weight, for a model whose sidecar does not state it: read
-    from what was kept beside its file, else measured now by `measure()` (seconds at 256 px) and kept."""
+    from what was kept beside its file, else measured now (`realism_unit`: seconds at 256 px) and kept."""
     if realism <= 0 or model.discriminator is None or stored_spread(model.info) is not None:
         return
     source = ctx.model_file(model_id)
     spread = kept_spread(source)
     if spread is None:
-        spread = float(measure())
+        spread = float(realism_unit(model))
         keep_measured(source, metadata={"realism_spread": repr(spread)})
     model.info.setdefault("inspire", {})["realism_spread"] = spread
 
@@ -235,7 +235,7 @@ def search(ctx: Ctx, st: UserState, *, method: str, budget: int, restarts: int, 
     # the first image within a click: before D's spread is measured (once per model)
     yield ProgressEvent(0, budget, math.nan, start[None], {}, 0.0), False
     # D's spread: stated by the shipped models' sidecars, else measured once per model file and kept
-    keep_realism_unit(ctx, session.model, model, realism, lambda: realism_unit(model))
+    keep_realism_unit(ctx, session.model, model, realism)
     prepared = prepare(model, st.target, start=start, distance=dist,
                        weights=Weights(distance=1.0, prior=float(prior), realism=realism))
     run = make_search(prepared, method=method, budget=budget, restarts=max(1, int(restarts)), seed=int(seed))
