@@ -112,6 +112,18 @@ def _adam(params, config: TrainConfig, capturable: bool = False) -> torch.optim.
         return torch.optim.Adam(params, lr=config.lr, betas=config.betas, foreach=True, capturable=capturable)
 
 
+def frozen_generator_layers(g: Generator, below: int) -> list[torch.nn.Module]:
+    """G's layers that make the resolutions below `below` (0: none): the latent's linear layer and
+    the 4x4 convolution, then each scale's convolutions and RGB layer."""
+    if not below:
+        return []
+    layers: list[torch.nn.Module] = [g.format_layer, g.scale0, g.to_rgb[0]] if below > 4 else []
+    for i, pair in enumerate(g.scales, start=1):
+        if 4 * 2 ** i < below:
+            layers += [pair, g.to_rgb[i]]
+    return layers
+
+
 def _fake_rgb_layers_frozen(net: torch.nn.Module, layers: torch.nn.ModuleList, keep: set[int]) -> None:
     """Only the RGB layers in `keep` train (the others are not on the forward path)."""
     for i, layer in enumerate(layers):
@@ -222,6 +234,8 @@ class Trainer:
         keep = {ph.scale, ph.scale - 1} if ph.kind == "fade" else {ph.scale}
         _fake_rgb_layers_frozen(self.g, self.g.to_rgb, keep)
         _fake_rgb_layers_frozen(self.d, self.d.from_rgb, keep)
+        for layer in frozen_generator_layers(self.g, self.config.freeze_g_below):
+            layer.requires_grad_(False)  # no gradient, so Adam leaves them as they are
         self._g_params = [p for p in self.g.parameters()]
         self._ema_params = [p for p in self.g_ema.parameters()]
         self._d_trainable = [p for p in self.d.parameters() if p.requires_grad]

@@ -58,6 +58,9 @@ class TrainConfig:
     # more than a whole phase of a CPU run, so newly grown layers would stay near their init.
     ema_half_life: int = 0
     precision: str = "fp32"  # "bf16": mixed precision (bfloat16 convolutions and matmuls, float32 weights)
+    # > 0 (fine-tuning): G's layers that make the resolutions below this one stay as they are, so a
+    # continuation refines fine detail without moving the coarse structure (0: every layer trains)
+    freeze_g_below: int = 0
 
     def ema_beta(self, batch_size: int) -> float:
         """The EMA's per-step decay for a global batch of `batch_size` images."""
@@ -86,6 +89,10 @@ class TrainConfig:
         if self.loss not in LOSSES:
             raise ValueError(f"loss must be one of {LOSSES}, got {self.loss!r}")
         parse_policy(self.augment)
+        if self.freeze_g_below and (self.freeze_g_below & (self.freeze_g_below - 1) or self.freeze_g_below < 8
+                                    or self.freeze_g_below > 4 * 2 ** (len(self.model.depths) - 1)):
+            raise ValueError(f"freeze_g_below must be 0 or a power of two from 8 to the model's resolution, "
+                             f"got {self.freeze_g_below}")
         if self.gp_every < 1:
             raise ValueError(f"gp_every must be >= 1, got {self.gp_every}")
         if self.model.alpha != 0.0:

@@ -424,6 +424,29 @@ def test_init_continues_a_trained_model_at_its_final_scale(tmp_path: Path) -> No
         Trainer(config, stream(), progress=False).init_from(base)
 
 
+def test_fine_tuning_can_keep_the_coarse_layers_of_g(tmp_path: Path) -> None:
+    """--freeze-g-below 16 on a 16 px model: the 4 and 8 px layers (and the EMA's copy of them)
+    stay exactly as trained, the 16 px layers and D train on."""
+    base = PGAN.random(MODEL, seed=7)
+    config = final_scale_only(tiny_config(freeze_g_below=16), 24)
+    t = Trainer(config, stream(), progress=False)
+    t.init_from(base)
+    for _ in range(3):
+        t.train_step()
+    frozen = ("format_layer.", "scale0.", "to_rgb.0.", "scales.0.", "to_rgb.1.")
+    before = base.generator.state_dict()
+    for net in (t.g, t.g_ema):
+        after = net.state_dict()
+        assert all(torch.equal(after[k], before[k]) for k in after if k.startswith(frozen))
+        assert not torch.equal(after["scales.1.0.weight"], before["scales.1.0.weight"])
+        assert not torch.equal(after["to_rgb.2.weight"], before["to_rgb.2.weight"])
+    assert not torch.equal(t.d.state_dict()["decision.weight"], base.discriminator.state_dict()["decision.weight"])
+    assert TrainConfig.from_dict(config.to_dict()).freeze_g_below == 16
+    for bad in (12, 4, 32):
+        with pytest.raises(ValueError, match="freeze_g_below"):
+            tiny_config(freeze_g_below=bad)
+
+
 def test_cli_init_refuses_another_architecture(tmp_path: Path, capsys) -> None:
     from studio.cli import main
     for i in range(12):

@@ -74,6 +74,9 @@ def register_gan(train_sub: argparse._SubParsersAction) -> None:
                    help="bf16: mixed precision, bfloat16 convolutions and matmuls (fast on CPUs with AMX and on GPUs)")
     p.add_argument("--ema-half-life", type=int, default=2000,
                    help="generator EMA half-life in images (0: the reference's 0.999 per step)")
+    p.add_argument("--freeze-g-below", type=int, default=0, metavar="RES",
+                   help="with --init: keep G's layers below this resolution (e.g. 32: the 4-16 px layers) as they "
+                        "are, so fine-tuning refines detail without moving the coarse structure")
     p.add_argument("--seed", type=int, default=0)
     add_device_argument(p, what="torchrun: each process takes its local rank's GPU")
     p.add_argument("--threads", type=int, help="torch CPU threads for this process")
@@ -110,7 +113,7 @@ def build_config(args: argparse.Namespace, resolution: int, channels: int):
     return TrainConfig(model, batch_sizes=batches, fade_images=(0,) + (images,) * (len(depths) - 1),
                        stable_images=(images,) * len(depths), lr=args.lr, gp_every=args.gp_every, seed=args.seed,
                        ema_half_life=args.ema_half_life, precision=args.precision, loss=args.loss,
-                       r1_gamma=args.r1_gamma, augment=args.augment)
+                       r1_gamma=args.r1_gamma, augment=args.augment, freeze_g_below=args.freeze_g_below)
 
 
 def cpu_has_amx(cpuinfo: str | None = None) -> bool | None:
