@@ -4,7 +4,7 @@ Every part uses the same held-out images (studio.data's val split, `--seed`) and
 one loss for both sides:
 - `app`: the Inspire tab's loss (the `pixel` term of encoders.Distance, prior 1, the model's own
   realism weight per D's spread). Old: gradient 200 steps x 8 restarts, lr 0.1 (the tab's old
-  sliders). New: `optimizers.inspire` defaults (what the tab's sliders now start at). Also the
+  sliders). Previous: 150 x 1 at lr 0.3 (the defaults until Adam's betas were tuned). New: `optimizers.inspire` defaults (what the tab's sliders now start at). Also the
   time from the click to the first streamed image (the inversion's guess) through the tab's own
   `search()`.
 - `cli`: `studio inspire`'s loss (raw pixel MSE, prior 1, realism). Old: 300 steps x 16 restarts,
@@ -39,13 +39,15 @@ import torch  # noqa: E402
 
 from encoders import Distance  # noqa: E402
 from optimizers import make_search  # noqa: E402
-from optimizers.inspire import defaults, prepare, search  # noqa: E402
+from optimizers.inspire import CLI_GRADIENT_BUDGET, defaults, prepare, search  # noqa: E402
 from studio.catalog import Catalog  # noqa: E402
 from studio.commands.compose_sim import load_targets  # noqa: E402
 from studio.imageio import save_png, to_pil  # noqa: E402
 from studio.shipped import shipped_encoder  # noqa: E402
 
 OLD = {"app": {"budget": 200, "batch": 8}, "cli": {"budget": 300, "batch": 16}}  # lr 0.1: GradientSearch's own
+# the defaults before Adam's betas were tuned (2026-12-02): 150 x 1 at lr 0.3, betas (0.9, 0.99)
+PREVIOUS = {"budget": 150, "batch": 1, "lr": 0.3}
 
 
 def time_to(history: list[tuple[int, float, float]], loss: float) -> float | None:
@@ -72,15 +74,18 @@ def old_vs_new(model, targets, encoder, *, loss: str, repeats: int, seed: int) -
         dist = Distance({"pixel": 1.0}) if loss == "app" else None
         prepared = prepare(model, target, start=encoder, distance=dist)
         old, old_s = timed(make_search("gradient", prepared.objective, start=prepared.start, seed=seed, **OLD[loss]))
-        news = [timed(search(prepared, seed=seed)) for _ in range(repeats)]
+        budget = CLI_GRADIENT_BUDGET if loss == "cli" else None
+        prev, prev_s = timed(make_search("gradient", prepared.objective, start=prepared.start, seed=seed, **PREVIOUS))
+        news = [timed(search(prepared, seed=seed, budget=budget)) for _ in range(repeats)]
         new = news[0][0]
         new_s = statistics.median(s for _, s in news)
         reach = [time_to(r.history, old.loss) for r, _ in news]
         row = {"target": t, "start_loss": prepared.start_loss(),
                "old": {"loss": old.loss, "steps": old.steps, "seconds": round(old_s, 2), "stopped": old.stopped},
+               "previous": {"loss": prev.loss, "steps": prev.steps, "seconds": round(prev_s, 2)},
                "new": {"loss": new.loss, "steps": new.steps, "seconds": round(new_s, 2), "stopped": new.stopped,
                        "seconds_all": [round(s, 2) for _, s in news]},
-               "loss_ratio_new_old": new.loss / old.loss, "speedup": old_s / new_s,
+               "loss_ratio_new_old": new.loss / old.loss, "loss_ratio_previous_old": prev.loss / old.loss, "speedup": old_s / new_s,
                "new_reached_old_loss_after_s": None if None in reach else round(statistics.median(reach), 2)}
         rows.append(row)
         print(json.dumps(row), flush=True)
@@ -148,6 +153,8 @@ def summary(rows: list[dict]) -> dict:
     return {"median_old_seconds": med(r["old"]["seconds"] for r in rows),
             "median_new_seconds": med(r["new"]["seconds"] for r in rows),
             "median_loss_ratio_new_old": med(r["loss_ratio_new_old"] for r in rows),
+            "median_previous_seconds": med(r["previous"]["seconds"] for r in rows),
+            "median_loss_ratio_previous_old": med(r["loss_ratio_previous_old"] for r in rows),
             "new_reached_old_loss": sum(x is not None for x in reached), "targets": len(rows)}
 
 

@@ -44,7 +44,13 @@ class MethodDefaults:
 # fraction of its time; a flattening curve ends it early. D runs every step: linearizing it between
 # every 4th step (`realism_every=4`, objective.LinearizedRealism) saved 1.5 s of 5.5 s but ended
 # 0.4-6% higher (D's image gradient outweighs the pixel distance's on faces64), so it is not the default.
-GRADIENT = MethodDefaults(budget=150, batch=1, options={"lr": 0.3})
+# Adam's betas (0.8, 0.9) and a cosine down to a tenth of the lr (2026-12-02, tuned on held-out faces the
+# benchmark does not use): 100 steps end 2-3% below the old 200 x 8 search's loss, where 150 steps
+# at Adam's usual (0.9, 0.99) ended 0.5% above it: shorter memories follow a curving basin faster.
+GRADIENT = MethodDefaults(budget=100, batch=1, options={"lr": 0.3, "betas": (0.8, 0.9), "final_lr": 0.1})
+# `studio inspire` (raw pixel MSE, where the old CLI ran 300 x 16) takes 150 steps: 3% above the
+# old loss against 8% at 100 steps; a script waits less than a person does at the screen.
+CLI_GRADIENT_BUDGET = 150
 # Gradient-free methods search around the start with a step of 0.3 (per latent coordinate; the
 # prior's scale is 1) and ask 8 latents at a time.
 NEVERGRAD = MethodDefaults(budget=400, batch=8, options={"sigma": 0.3})
@@ -174,4 +180,4 @@ def inspire(prepared: Prepared, *, method: str = "gradient", budget: int | None 
 
 
 __all__ = ["prepare", "Prepared", "search", "inspire", "defaults", "default_budget", "MethodDefaults",
-           "realism_unit", "forget_realism_unit", "GRADIENT", "NEVERGRAD", "PER_METHOD"]
+           "realism_unit", "forget_realism_unit", "GRADIENT", "CLI_GRADIENT_BUDGET", "NEVERGRAD", "PER_METHOD"]

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from optimizers import Weights, default_realism
-from optimizers.inspire import GRADIENT, NEVERGRAD, Prepared, prepare, realism_unit as spread, search
+from optimizers.inspire import CLI_GRADIENT_BUDGET, GRADIENT, NEVERGRAD, Prepared, prepare, realism_unit as spread, search
 from optimizers.inversion import InversionEncoder, fits, load_inversion
 from studio.catalog import Catalog
 from studio.devices import add_device_argument
@@ -23,7 +23,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--image", required=True, help="the inspirational image (any size; centre-cropped)")
     p.add_argument("--method", default="gradient", help="gradient, or any nevergrad optimizer name (e.g. CMA, NGOpt)")
     p.add_argument("--budget", type=int, help=f"gradient steps, or evaluations for nevergrad (default "
-                                              f"{GRADIENT.budget} / {NEVERGRAD.budget})")
+                                              f"{CLI_GRADIENT_BUDGET} / {NEVERGRAD.budget})")
     p.add_argument("--batch", type=int, help=f"restarts per step (gradient) or latents per ask (nevergrad); "
                                              f"default {GRADIENT.batch} / {NEVERGRAD.batch}")
     p.add_argument("--distance", help="encoder distance terms, e.g. pixel=1,faces64-vicreg=0.5 (normalised terms); "
@@ -122,7 +122,8 @@ def run(args: argparse.Namespace) -> int:
     model_id = args.model or catalog.default_generator()
     model = catalog.generator(model_id, device=args.device)
     prepared, start_note = prepare_target(args, model_id, model)
-    searcher = search(prepared, method=args.method, budget=args.budget, restarts=args.batch, seed=args.seed)
+    budget = CLI_GRADIENT_BUDGET if args.budget is None and args.method == "gradient" else args.budget
+    searcher = search(prepared, method=args.method, budget=budget, restarts=args.batch, seed=args.seed)
     budget, objective, weights, unit = searcher.budget, prepared.objective, prepared.weights, prepared.realism_unit
     every = max(1, budget // 10)
 
