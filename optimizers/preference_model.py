@@ -39,6 +39,24 @@ from typing import Any, Protocol
 
 import numpy as np
 
+
+def one_blas_thread() -> bool:
+    """Run numpy's BLAS (OpenBLAS) on one thread, for the whole process; False when it cannot be set.
+
+    The choice models' algebra is small (128x128 Hessians, [9, 4096] x [4096, 128] features), and
+    OpenBLAS's idle threads spin after each call, taking the cores from torch's OpenMP threads: a
+    faces64 render of 8 images that took 13-16 ms in a loop took 27-131 ms right after a numpy matmul
+    (2 cores), and replaying a 20-round composite spent 1.2 s in renders that need 0.3 s."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        return False
+    threadpool_limits(1, user_api="blas")
+    return True
+
+
+one_blas_thread()
+
 from .preference_base import Driver
 
 NEWTON_STEPS = 30

@@ -235,3 +235,13 @@ def test_the_fast_default_keeps_the_choice_and_steps_around_it():
     torch.testing.assert_close(z[0], chosen)
     torch.testing.assert_close(z[3:].norm(dim=1), torch.full((2,), 6 ** 0.5), atol=1e-4, rtol=0)
     assert len({tuple(row.tolist()) for row in z}) == 5  # no two alike
+
+
+def test_numpy_blas_runs_on_one_thread_beside_torch() -> None:
+    """The choice models' numpy algebra must not leave spinning BLAS threads on torch's cores
+    (a render right after a numpy matmul took 2-8x longer on 2 cores)."""
+    import threadpoolctl
+    from optimizers.preference_model import one_blas_thread
+    assert one_blas_thread()
+    blas = [i for i in threadpoolctl.threadpool_info() if i["user_api"] == "blas"]
+    assert blas and all(i["num_threads"] == 1 for i in blas)
